@@ -1,0 +1,103 @@
+"""Fixtures for the site tests: one strict build of the real site per session, a local server
+on 127.0.0.1, and Debian's chromium driven by Playwright (never a downloaded browser)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("TA_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+]
+
+
+def mkdocs_build(config: Path, site_dir: Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run ``mkdocs build --strict`` and return the finished process (output captured)."""
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", KERAS_BACKEND="torch", MPLBACKEND="Agg")
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "-d", str(site_dir)],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=900,
+    )
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory) -> Path:
+    """The real site, built strictly once for the whole session."""
+    site = tmp_path_factory.mktemp("site")
+    proc = mkdocs_build(ROOT / "mkdocs.yml", site)
+    assert proc.returncode == 0, f"strict build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
+    return site
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+
+@pytest.fixture(scope="session")
+def site_url(built_site) -> str:
+    handler = functools.partial(_QuietHandler, directory=str(built_site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Debian's chromium is needed at {CHROMIUM}: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def site_pages(built_site) -> list[str]:
+    """Every page of the built site, as a URL path ('' for the home page)."""
+    pages = []
+    for index in sorted(built_site.rglob("index.html")):
+        rel = index.parent.relative_to(built_site).as_posix()
+        if rel.startswith(("assets", "search")):
+            continue
+        pages.append("" if rel == "." else rel + "/")
+    return pages
+
+
+@pytest.fixture
+def fixture_site(tmp_path):
+    """A throw-away site that inherits the real configuration, for negative build tests."""
+
+    def make(pages: dict[str, str]) -> subprocess.CompletedProcess:
+        docs = tmp_path / "docs"
+        docs.mkdir(exist_ok=True)
+        for name, text in pages.items():
+            (docs / name).write_text(text)
+        shutil.copytree(ROOT / "docs" / "javascripts", docs / "javascripts", dirs_exist_ok=True)
+        shutil.copytree(ROOT / "docs" / "stylesheets", docs / "stylesheets", dirs_exist_ok=True)
+        cfg = tmp_path / "mkdocs.yml"
+        cfg.write_text(
+            f"INHERIT: {ROOT / 'mkdocs.yml'}\n"
+            f"docs_dir: {docs}\n"
+            "nav:\n" + "".join(f"  - {name}\n" for name in pages)
+            + f"theme:\n  name: material\n  custom_dir: {ROOT / 'overrides'}\n"
+            "extra_css: []\nextra_javascript: []\n"
+        )
+        return mkdocs_build(cfg, tmp_path / "site")
+
+    return make
