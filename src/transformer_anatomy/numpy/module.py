@@ -1,0 +1,239 @@
+"""The NumPy module pattern: parameters, gradients, train/eval and state dicts.
+
+Every layer in :mod:`transformer_anatomy.numpy` is a :class:`Module`. A module owns its
+parameters (``params``) and, after ``backward``, their gradients (``grads``); both are dicts
+keyed exactly like the ``state_dict`` keys of the matching PyTorch module, so a
+``torch.nn.Transformer`` state dict loads with ``strict=True``.
+
+``forward`` stores what ``backward`` needs on the module (an explicit cache: the input of a
+``Linear``, the normalised input of a ``LayerNorm``, the attention probabilities of an
+attention layer). ``backward`` overwrites the gradients; it does not accumulate.
+
+Page: ``docs/backprop.md``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_dtype(dtype: Any) -> np.dtype:
+    """Return ``np.dtype(dtype)`` if it is float32 or float64, else raise ``ValueError``."""
+    dt = np.dtype(dtype)
+    if dt not in _FLOAT_DTYPES:
+        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def make_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
+    """A ``np.random.Generator`` from a generator (returned as is), a seed, or ``None``."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(rng)
+
+
+def check_positive(name: str, value: int) -> int:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
+    return int(value)
+
+
+class StateDictError(RuntimeError):
+    """A state dict does not fit a module: the message lists missing, unexpected and mis-sized
+    keys (the same class name as in :mod:`transformer_anatomy.torch`)."""
+
+
+class Module:
+    """Base class: a tree of modules with parameters, gradients and a train/eval flag.
+
+    Sub-modules assigned as attributes are registered in order (as in ``torch.nn.Module``),
+    so ``params`` of a ``TransformerEncoderLayer`` has the keys ``self_attn.in_proj_weight``,
+    ..., ``norm2.bias``. Parameters are registered with :meth:`register_parameter` and read
+    as attributes (``self.weight``).
+
+    ``params`` and ``grads`` are dicts built on access; their arrays are the module's own
+    arrays, so an optimizer that updates ``params[k]`` in place updates the module. An array
+    shared by two modules (tied weights) appears once in ``params`` (under its first name, as
+    ``named_parameters`` in PyTorch) but under every name in :meth:`state_dict`.
+
+    Shape:
+        defined by each subclass: ``forward`` inputs -> outputs, ``backward`` output
+        gradients -> input gradients (same shapes as the inputs).
+    """
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_params", {})
+        object.__setattr__(self, "_grads", {})
+        object.__setattr__(self, "_modules", {})
+        self.training = True
+
+    # -- registration -------------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, Module):
+            self._modules[name] = value
+        elif name in self.__dict__.get("_modules", {}):
+            del self._modules[name]
+        object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        # only called when normal lookup fails: parameters live in self._params
+        params = self.__dict__.get("_params")
+        if params is not None and name in params:
+            return params[name]
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+
+    def register_parameter(self, name: str, value: np.ndarray) -> None:
+        """Register ``value`` as parameter ``name`` with a zero gradient of the same shape."""
+        self._params[name] = value
+        self._grads[name] = np.zeros_like(value)
+
+    # -- traversal ----------------------------------------------------------------------
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        """Yield ``(name, module)`` for this module and every descendant, depth first."""
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}{name}.")
+
+    def _named_tensors(self, which: str, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for name, value in getattr(self, which).items():
+            yield prefix + name, value
+        for name, child in self._modules.items():
+            yield from child._named_tensors(which, f"{prefix}{name}.")
+
+    def named_parameters(self) -> Iterator[tuple[str, np.ndarray]]:
+        """Yield ``(key, array)`` for every parameter; a shared array only under its first key."""
+        seen: set[int] = set()
+        for key, value in self._named_tensors("_params"):
+            if id(value) not in seen:
+                seen.add(id(value))
+                yield key, value
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """Parameter name -> array (the module's own arrays, not copies)."""
+        return dict(self.named_parameters())
+
+    @property
+    def grads(self) -> dict[str, np.ndarray]:
+        """Parameter name -> gradient from the last ``backward``; same keys as ``params``."""
+        keys = set(self.params)
+        return {k: g for k, g in self._named_tensors("_grads") if k in keys}
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The floating dtype of the parameters (float32 unless converted)."""
+        for _, p in self._named_tensors("_params"):
+            return p.dtype
+        return self.__dict__.get("_dtype", np.dtype(np.float32))
+
+    # -- modes --------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        """Set training mode (dropout active) on this module and all descendants."""
+        for _, m in self.named_modules():
+            m.training = mode
+        return self
+
+    def eval(self) -> "Module":
+        """Set evaluation mode (dropout off); returns ``self``."""
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        """Set every gradient to zero (in place)."""
+        for _, g in self._named_tensors("_grads"):
+            g[...] = 0
+
+    def to(self, dtype: Any) -> "Module":
+        """Cast every parameter and gradient to ``dtype`` (float32 or float64); returns ``self``.
+
+        Tied parameters stay tied.
+        """
+        dt = check_dtype(dtype)
+        cast: dict[int, np.ndarray] = {}
+        for _, m in self.named_modules():
+            for name, p in m._params.items():
+                if id(p) not in cast:
+                    cast[id(p)] = np.ascontiguousarray(p, dtype=dt).copy()
+                m._params[name] = cast[id(p)]
+                m._grads[name] = np.zeros_like(cast[id(p)])
+            object.__setattr__(m, "_dtype", dt)
+            if hasattr(m, "_on_dtype_change"):
+                m._on_dtype_change(dt)
+        return self
+
+    # -- state dicts --------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of all parameters keyed like the PyTorch ``state_dict`` (tied ones twice)."""
+        return {k: v.copy() for k, v in self._named_tensors("_params")}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> None:
+        """Copy values into the parameters in place.
+
+        Values may be NumPy arrays or anything ``np.asarray`` accepts (CPU torch tensors from
+        ``module.state_dict()``); they are cast to the parameters' dtype.
+
+        Raises:
+            StateDictError: with ``strict=True`` if keys are missing or unexpected, and always
+                if a value has the wrong shape; the message lists every offending key.
+        """
+        own = dict(self._named_tensors("_params"))
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        mis_sized = []
+        values = {}
+        for k in own:
+            if k in state_dict:
+                v = np.asarray(state_dict[k])
+                if v.shape != own[k].shape:
+                    mis_sized.append(f"{k}: expected {own[k].shape}, got {v.shape}")
+                values[k] = v
+        problems = []
+        if strict and missing:
+            problems.append(f"missing keys: {missing}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys: {unexpected}")
+        if mis_sized:
+            problems.append(f"mis-sized keys: {mis_sized}")
+        if problems:
+            raise StateDictError(
+                f"error(s) loading state_dict into {type(self).__name__}: " + "; ".join(problems)
+            )
+        for k, v in values.items():
+            np.copyto(own[k], v, casting="unsafe")
+
+    def clone(self) -> "Module":
+        """A deep copy that shares the random generators of its dropout layers."""
+        memo: dict[int, Any] = {}
+        for _, m in self.named_modules():
+            rng = m.__dict__.get("rng")
+            if isinstance(rng, np.random.Generator):
+                memo[id(rng)] = rng
+        return copy.deepcopy(self, memo)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        extra = self.extra_repr()
+        lines = [f"{type(self).__name__}({extra}" + (")" if not self._modules else "")]
+        for name, child in self._modules.items():
+            child_repr = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child_repr}")
+        if self._modules:
+            lines.append(")")
+        return "\n".join(lines)
+
+    def extra_repr(self) -> str:
+        """One-line description of the module's configuration, used by ``repr``."""
+        return ""
