@@ -1,0 +1,138 @@
+"""Encoder-only models: one encoder, three heads.
+
+- :class:`TransformerClassifier`: mean of the non-pad positions -> class logits (sentiment, topic).
+- :class:`TransformerTagger`: every position -> tag logits (part of speech, named entities).
+- :class:`TransformerQA`: every position -> a start and an end logit (extractive QA, as BERT on
+  SQuAD: the answer is the span ``[argmax start, argmax end]``).
+
+Pages: the data-flow-by-task guide (classification, sequence labelling, question answering).
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import Tensor, nn
+
+from transformer_anatomy.torch.seq2seq import check_token_ids, init_token_embedding, make_positional
+from transformer_anatomy.torch.state_dict import StrictLoadMixin
+from transformer_anatomy.torch.transformer import TransformerEncoder, TransformerEncoderLayer, _check_config
+
+__all__ = ["TransformerClassifier", "TransformerTagger", "TransformerQA", "QA_PAD_LOGIT"]
+
+QA_PAD_LOGIT = -1e4
+"""Start/end logit at pad positions: finite (no NaN in a loss), and exp(-1e4 - max) is 0."""
+
+
+class _EncoderModel(StrictLoadMixin, nn.Module):
+    """Token embedding + position + ``TransformerEncoder`` (with final norm); heads subclass it."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int = 64,
+        nhead: int = 4,
+        num_layers: int = 2,
+        dim_feedforward: int = 256,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        norm_first: bool = False,
+        positional: str = "sinusoidal",
+        max_len: int = 512,
+        scale_embedding: bool = True,
+        pad_id: int = 0,
+    ) -> None:
+        super().__init__()
+        _check_config(d_model, nhead, dropout, activation)
+        if vocab_size <= 0:
+            raise ValueError(f"vocab_size must be > 0, got {vocab_size}")
+        if not 0 <= pad_id < vocab_size:
+            raise ValueError(f"pad_id={pad_id} is not a valid id for vocabulary size {vocab_size}")
+        self.vocab_size, self.d_model, self.pad_id = vocab_size, d_model, pad_id
+        self.scale_embedding = scale_embedding
+        self.tok_emb = nn.Embedding(vocab_size, d_model)
+        self.pos_emb = make_positional(positional, max_len, d_model)
+        layer = TransformerEncoderLayer(
+            d_model, nhead, dim_feedforward, dropout, activation, batch_first=True, norm_first=norm_first
+        )
+        self.encoder = TransformerEncoder(layer, num_layers, nn.LayerNorm(d_model))
+        self.dropout = nn.Dropout(dropout)
+        for p in self.encoder.parameters():  # nn.Transformer's init for the encoder's matrices
+            if p.dim() > 1:
+                nn.init.xavier_uniform_(p)
+        init_token_embedding(self.tok_emb, scale_embedding)
+
+    def encode(self, ids: Tensor) -> tuple[Tensor, Tensor]:
+        """Shape: ids ``(N, S)`` -> hidden states ``(N, S, E)`` and pad mask ``(N, S)`` (True = pad)."""
+        check_token_ids(ids, self.vocab_size, "ids")
+        pad = ids == self.pad_id  # (N, S)
+        x = self.tok_emb(ids)  # (N, S) -> (N, S, E)
+        if self.scale_embedding:
+            x = x * math.sqrt(self.d_model)
+        x = self.dropout(self.pos_emb(x))
+        h = self.encoder(x, src_key_padding_mask=pad if bool(pad.any()) else None)
+        return h, pad
+
+
+class TransformerClassifier(_EncoderModel):
+    """Sequence classification: mean-pool the non-pad positions, then ``classifier`` (E -> C).
+
+    Shape:
+        ids: ``(N, S)`` int -> logits ``(N, C)``. A row of only pads pools to zeros.
+    """
+
+    def __init__(self, vocab_size: int, num_classes: int, d_model: int = 64, nhead: int = 4, num_layers: int = 2,
+                 dim_feedforward: int = 256, dropout: float = 0.1, activation: str = "relu", norm_first: bool = False,
+                 positional: str = "sinusoidal", max_len: int = 512, scale_embedding: bool = True, pad_id: int = 0) -> None:
+        super().__init__(vocab_size, d_model, nhead, num_layers, dim_feedforward, dropout, activation, norm_first,
+                         positional, max_len, scale_embedding, pad_id)
+        self.classifier = nn.Linear(d_model, num_classes)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        h, pad = self.encode(ids)  # (N, S, E), (N, S)
+        keep = (~pad).unsqueeze(-1).to(h.dtype)  # (N, S) -> (N, S, 1)
+        pooled = (h * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1.0)  # (N, S, E) -> (N, E)
+        return self.classifier(pooled)  # (N, E) -> (N, C)
+
+
+class TransformerTagger(_EncoderModel):
+    """Sequence labelling: ``tagger`` (E -> C) at every position (pad positions included:
+    the loss ignores them).
+
+    Shape:
+        ids: ``(N, S)`` int -> logits ``(N, S, C)``.
+    """
+
+    def __init__(self, vocab_size: int, num_classes: int, d_model: int = 64, nhead: int = 4, num_layers: int = 2,
+                 dim_feedforward: int = 256, dropout: float = 0.1, activation: str = "relu", norm_first: bool = False,
+                 positional: str = "sinusoidal", max_len: int = 512, scale_embedding: bool = True, pad_id: int = 0) -> None:
+        super().__init__(vocab_size, d_model, nhead, num_layers, dim_feedforward, dropout, activation, norm_first,
+                         positional, max_len, scale_embedding, pad_id)
+        self.tagger = nn.Linear(d_model, num_classes)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        h, _ = self.encode(ids)
+        return self.tagger(h)  # (N, S, E) -> (N, S, C)
+
+
+class TransformerQA(_EncoderModel):
+    """Extractive question answering: ``qa_outputs`` (E -> 2) gives a start and an end logit
+    per position; pad positions get :data:`QA_PAD_LOGIT`.
+
+    Shape:
+        ids: ``(N, S)`` int -> start_logits ``(N, S)``, end_logits ``(N, S)``.
+    """
+
+    def __init__(self, vocab_size: int, d_model: int = 64, nhead: int = 4, num_layers: int = 2,
+                 dim_feedforward: int = 256, dropout: float = 0.1, activation: str = "relu", norm_first: bool = False,
+                 positional: str = "sinusoidal", max_len: int = 512, scale_embedding: bool = True, pad_id: int = 0) -> None:
+        super().__init__(vocab_size, d_model, nhead, num_layers, dim_feedforward, dropout, activation, norm_first,
+                         positional, max_len, scale_embedding, pad_id)
+        self.qa_outputs = nn.Linear(d_model, 2)
+
+    def forward(self, ids: Tensor) -> tuple[Tensor, Tensor]:
+        h, pad = self.encode(ids)
+        logits = self.qa_outputs(h).masked_fill(pad.unsqueeze(-1), QA_PAD_LOGIT)  # (N, S, E) -> (N, S, 2)
+        start, end = logits.unbind(dim=-1)  # (N, S, 2) -> 2 x (N, S)
+        return start, end
+

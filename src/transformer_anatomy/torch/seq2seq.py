@@ -1,0 +1,289 @@
+"""A sequence-to-sequence model around :class:`Transformer`: token embeddings, positions, the
+encoder–decoder, and a generator (the output projection to the target vocabulary), with
+greedy decoding, beam search and incremental decoding with a key/value cache.
+
+Page: ``docs/own-transformer.md``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from transformer_anatomy.torch.embeddings import LearnedPositionalEmbedding, PositionalEncoding
+from transformer_anatomy.torch.kv_cache import KVCache
+from transformer_anatomy.torch.state_dict import StrictLoadMixin
+from transformer_anatomy.torch.transformer import Transformer
+
+__all__ = ["Seq2SeqTransformer", "check_token_ids", "init_token_embedding", "make_positional"]
+
+
+def check_token_ids(ids: Tensor, vocab_size: int, name: str) -> None:
+    """Raise if ``ids`` is not a 2-D integer tensor with every id in ``[0, vocab_size)``."""
+    if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
+        raise TypeError(f"{name} must be an integer tensor of token ids, got dtype {ids.dtype}")
+    if ids.dim() != 2:
+        raise ValueError(f"{name} must have shape (N, L), got {tuple(ids.shape)}")
+    if ids.numel() == 0:
+        return
+    lo, hi = torch.aminmax(ids)
+    lo, hi = int(lo), int(hi)
+    if hi >= vocab_size or lo < 0:
+        bad = hi if hi >= vocab_size else lo
+        raise ValueError(
+            f"{name}: token id {bad} is out of range for vocabulary size {vocab_size} (valid ids: 0..{vocab_size - 1})"
+        )
+
+
+def init_token_embedding(emb: nn.Embedding, scale_embedding: bool) -> None:
+    """N(0, 1/E) when the embedding will be multiplied by √E (so the product is ~N(0, 1)),
+    N(0, 1) (``nn.Embedding``'s default) otherwise."""
+    std = emb.embedding_dim ** -0.5 if scale_embedding else 1.0
+    nn.init.normal_(emb.weight, mean=0.0, std=std)
+
+
+def make_positional(positional: str, max_len: int, d_model: int) -> nn.Module:
+    """``"sinusoidal"`` -> :class:`PositionalEncoding`; ``"learned"`` -> :class:`LearnedPositionalEmbedding`."""
+    if positional == "sinusoidal":
+        return PositionalEncoding(d_model, max_len)
+    if positional == "learned":
+        return LearnedPositionalEmbedding(max_len, d_model)
+    raise ValueError(f"positional must be 'sinusoidal' or 'learned', got {positional!r}")
+
+
+class Seq2SeqTransformer(StrictLoadMixin, nn.Module):
+    """Encoder–decoder model from token ids to next-token logits.
+
+    ``x = dropout(tok_emb(ids) · √E + position)`` (no ``√E`` when ``scale_embedding=False``),
+    then :class:`Transformer` (batch-first, causal target self-attention, key padding masks
+    built from ``pad_id``), then ``generator`` (Linear ``E -> V_tgt``).
+
+    Args:
+        src_vocab_size, tgt_vocab_size: ``V_src``, ``V_tgt``.
+        d_model, nhead, num_encoder_layers, num_decoder_layers, dim_feedforward, dropout,
+        activation, norm_first: as :class:`Transformer` (defaults 64, 4, 2, 2, 256, 0.1, relu, False).
+        positional: ``"sinusoidal"`` (fixed, not in the state_dict) or ``"learned"``
+            (``src_pos_emb.weight``, ``tgt_pos_emb.weight``, each ``(max_len, E)``).
+        max_len: longest sequence the positions cover.
+        scale_embedding: multiply token embeddings by √E (and initialise them N(0, 1/E)).
+        tie_weights: ``generator.weight`` is ``tgt_tok_emb.weight`` (one tensor).
+        pad_id: padding token id; padded keys are masked everywhere.
+
+    Shape:
+        src_ids: ``(N, S)`` int, tgt_ids: ``(N, T)`` int -> logits ``(N, T, V_tgt)``.
+    """
+
+    def __init__(
+        self,
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+        d_model: int = 64,
+        nhead: int = 4,
+        num_encoder_layers: int = 2,
+        num_decoder_layers: int = 2,
+        dim_feedforward: int = 256,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        norm_first: bool = False,
+        positional: str = "sinusoidal",
+        max_len: int = 512,
+        scale_embedding: bool = True,
+        tie_weights: bool = False,
+        pad_id: int = 0,
+    ) -> None:
+        super().__init__()
+        for name, v in (("src_vocab_size", src_vocab_size), ("tgt_vocab_size", tgt_vocab_size)):
+            if v <= 0:
+                raise ValueError(f"{name} must be > 0, got {v}")
+        if not (0 <= pad_id < min(src_vocab_size, tgt_vocab_size)):
+            raise ValueError(
+                f"pad_id={pad_id} must be a valid id in both vocabularies (sizes {src_vocab_size}, {tgt_vocab_size})"
+            )
+        self.d_model, self.pad_id = d_model, pad_id
+        self.src_vocab_size, self.tgt_vocab_size = src_vocab_size, tgt_vocab_size
+        self.scale_embedding, self.positional = scale_embedding, positional
+        # Registration order gives the state_dict order of CONTRACTS.md.
+        self.src_tok_emb = nn.Embedding(src_vocab_size, d_model)
+        self.tgt_tok_emb = nn.Embedding(tgt_vocab_size, d_model)
+        self.src_pos_emb = make_positional(positional, max_len, d_model)
+        # a fixed table is shared; learned positions are separate parameters
+        self.tgt_pos_emb = self.src_pos_emb if positional == "sinusoidal" else make_positional(positional, max_len, d_model)
+        self.transformer = Transformer(
+            d_model, nhead, num_encoder_layers, num_decoder_layers, dim_feedforward, dropout, activation,
+            batch_first=True, norm_first=norm_first,
+        )
+        self.generator = nn.Linear(d_model, tgt_vocab_size)
+        self.dropout = nn.Dropout(dropout)
+        init_token_embedding(self.src_tok_emb, scale_embedding)
+        init_token_embedding(self.tgt_tok_emb, scale_embedding)
+        if tie_weights:
+            self.generator.weight = self.tgt_tok_emb.weight
+
+    # ----------------------------------------------------------------------------------------
+    def _embed(self, ids: Tensor, tok: nn.Embedding, pos: nn.Module, offset: int = 0) -> Tensor:
+        """``(N, L)`` ids -> ``(N, L, E)`` vectors: token · √E + position, then dropout."""
+        x = tok(ids)  # (N, L) -> (N, L, E)
+        if self.scale_embedding:
+            x = x * math.sqrt(self.d_model)
+        return self.dropout(pos(x, offset))
+
+    def _pad_mask(self, ids: Tensor) -> Tensor | None:
+        """``(N, L)`` bool, True at pad; None when there is no padding (lets SDPA go unmasked)."""
+        pad = ids == self.pad_id
+        return pad if bool(pad.any()) else None
+
+    # --8<-- [start:seq2seq_forward]
+    def forward(self, src_ids: Tensor, tgt_ids: Tensor) -> Tensor:
+        """Teacher forcing: logits for every target position at once.
+
+        ``tgt_ids`` is the target shifted right (starting with ``<sos>``); the causal mask
+        keeps position ``t`` from seeing positions after ``t``.
+        """
+        memory = self.encode(src_ids)  # (N, S) -> (N, S, E)
+        return self.decode(tgt_ids, memory, src_ids)  # -> (N, T, V_tgt)
+
+    def encode(self, src_ids: Tensor) -> Tensor:
+        """Shape: src_ids ``(N, S)`` -> memory ``(N, S, E)``."""
+        check_token_ids(src_ids, self.src_vocab_size, "src_ids")
+        x = self._embed(src_ids, self.src_tok_emb, self.src_pos_emb)  # (N, S, E)
+        return self.transformer.encode(x, src_key_padding_mask=self._pad_mask(src_ids))
+
+    def decode(self, tgt_ids: Tensor, memory: Tensor, src_ids: Tensor) -> Tensor:
+        """Shape: tgt_ids ``(N, T)``, memory ``(N, S, E)``, src_ids ``(N, S)`` -> logits ``(N, T, V_tgt)``."""
+        check_token_ids(tgt_ids, self.tgt_vocab_size, "tgt_ids")
+        y = self._embed(tgt_ids, self.tgt_tok_emb, self.tgt_pos_emb)  # (N, T, E)
+        h = self.transformer.decode(
+            y,
+            memory,
+            tgt_key_padding_mask=self._pad_mask(tgt_ids),
+            memory_key_padding_mask=self._pad_mask(src_ids),
+            tgt_is_causal=True,  # causal self-attention without building a (T, T) mask
+        )
+        return self.generator(h)  # (N, T, E) -> (N, T, V_tgt)
+    # --8<-- [end:seq2seq_forward]
+
+    # ----------------------------------------------------------------------------------------
+    def init_cache(self, memory: Tensor, src_ids: Tensor) -> KVCache:
+        """An empty :class:`KVCache` holding each decoder layer's cross-attention keys/values.
+
+        Shape: memory ``(N, S, E)``, src_ids ``(N, S)``.
+        """
+        memory_pad = self._pad_mask(src_ids)
+        layers = []
+        for layer in self.transformer.decoder.layers:
+            k, v = layer.multihead_attn.project_kv(memory, memory)  # 2 x (N, H, S, E/H)
+            entry = {"cross_k": k, "cross_v": v}
+            if memory_pad is not None:
+                entry["memory_pad"] = memory_pad
+            layers.append(entry)
+        return KVCache(layers=layers, length=0)
+
+    def decode_step(self, tgt_ids: Tensor, cache: KVCache) -> Tensor:
+        """Logits for the last position of ``tgt_ids``, computing only positions not yet cached.
+
+        ``tgt_ids`` is the whole target prefix so far; positions ``cache.length:`` are new (one
+        per call in greedy decoding, or the whole prefix on the first call). The result equals
+        ``decode(tgt_ids, memory, src_ids)[:, -1]`` up to rounding.
+
+        Shape: tgt_ids ``(N, t)`` -> logits ``(N, V_tgt)``.
+        """
+        check_token_ids(tgt_ids, self.tgt_vocab_size, "tgt_ids")
+        if tgt_ids.size(1) <= cache.length:
+            raise ValueError(f"tgt_ids has {tgt_ids.size(1)} positions but the cache already holds {cache.length}")
+        new = tgt_ids[:, cache.length :]  # (N, t_new)
+        x = self._embed(new, self.tgt_tok_emb, self.tgt_pos_emb, offset=cache.length)  # (N, t_new, E)
+        pad = self._pad_mask(new)
+        for layer, layer_cache in zip(self.transformer.decoder.layers, cache.layers):
+            x = layer.forward_step(x, layer_cache, pad)
+        if self.transformer.decoder.norm is not None:
+            x = self.transformer.decoder.norm(x)
+        cache.length = tgt_ids.size(1)
+        return self.generator(x[:, -1])  # (N, E) -> (N, V_tgt)
+
+    # ----------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def greedy_decode(self, src_ids: Tensor, max_len: int, sos_id: int, eos_id: int, use_cache: bool = True) -> Tensor:
+        """Pick the most likely next token until every sequence has produced ``eos_id``.
+
+        Runs in whatever mode the model is in: call ``model.eval()`` first to turn dropout off.
+        After a sequence's ``eos_id`` the rest of its row is ``pad_id``.
+
+        Shape: src_ids ``(N, S)`` -> ids ``(N, L)`` with ``ids[:, 0] == sos_id`` and ``L <= max_len``.
+        """
+        memory = self.encode(src_ids)
+        N = src_ids.size(0)
+        ys = torch.full((N, 1), sos_id, dtype=torch.long, device=src_ids.device)
+        done = torch.zeros(N, dtype=torch.bool, device=src_ids.device)
+        cache = self.init_cache(memory, src_ids) if use_cache else None
+        for _ in range(max_len - 1):
+            if cache is not None:
+                logits = self.decode_step(ys, cache)  # (N, V): newest position only
+            else:
+                logits = self.decode(ys, memory, src_ids)[:, -1]  # recompute all positions
+            nxt = logits.argmax(dim=-1).masked_fill(done, self.pad_id)  # (N,)
+            ys = torch.cat([ys, nxt.unsqueeze(1)], dim=1)  # (N, t) -> (N, t + 1)
+            done = done | (nxt == eos_id)
+            if bool(done.all()):
+                break
+        return ys
+
+    # --8<-- [start:beam_search]
+    @torch.no_grad()
+    def beam_search(
+        self,
+        src_ids: Tensor,
+        beam_size: int,
+        max_len: int,
+        sos_id: int,
+        eos_id: int,
+        length_penalty: float = 0.0,
+        return_scores: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Keep the ``beam_size`` best partial hypotheses per source sentence.
+
+        A hypothesis' score is its summed log-probability divided by the GNMT length penalty
+        ``((5 + len) / 6) ** length_penalty`` (``len`` counts generated tokens up to and
+        including ``eos_id``; ``length_penalty=0`` ranks by the plain sum). A finished
+        hypothesis stays in the beam with a frozen score and is extended by ``pad_id`` only.
+        With ``beam_size=1`` this is greedy decoding. Uses the key/value cache.
+
+        Shape: src_ids ``(N, S)`` -> best ids ``(N, L)`` (``ids[:, 0] == sos_id``, ``L <= max_len``)
+        and, with ``return_scores``, their scores ``(N,)``.
+        """
+        if beam_size < 1:
+            raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+        N, B, V, dev = src_ids.size(0), beam_size, self.tgt_vocab_size, src_ids.device
+        memory = self.encode(src_ids)
+        src_rep = src_ids.repeat_interleave(B, dim=0)  # (N, S) -> (N*B, S), beams of a sentence adjacent
+        cache = self.init_cache(memory.repeat_interleave(B, dim=0), src_rep)  # memory (N*B, S, E)
+        ys = torch.full((N * B, 1), sos_id, dtype=torch.long, device=dev)
+        score = torch.zeros(N, B, device=dev, dtype=memory.dtype)
+        score[:, 1:] = float("-inf")  # all beams start identical: let only beam 0 expand
+        score = score.view(N * B)
+        done = torch.zeros(N * B, dtype=torch.bool, device=dev)
+        length = torch.zeros(N * B, device=dev, dtype=memory.dtype)  # generated tokens so far
+        pad_only = torch.full((V,), float("-inf"), device=dev, dtype=memory.dtype)
+        pad_only[self.pad_id] = 0.0  # a finished beam continues with pad at no cost
+        for _ in range(max_len - 1):
+            logp = F.log_softmax(self.decode_step(ys, cache), dim=-1)  # (N*B, V)
+            logp = torch.where(done.unsqueeze(1), pad_only, logp)
+            cand = score.unsqueeze(1) + logp  # (N*B, V) summed log-probabilities
+            cand_len = length + (~done).to(length.dtype)  # (N*B,)
+            ranked = cand / ((5.0 + cand_len) / 6.0).pow(length_penalty).unsqueeze(1)
+            top, flat = ranked.view(N, B * V).topk(B, dim=1)  # best B of the B*V candidates per sentence
+            parent = flat // V + torch.arange(N, device=dev).unsqueeze(1) * B  # (N, B) rows in N*B
+            parent, token = parent.view(-1), (flat % V).view(-1)  # (N*B,)
+            score = cand.view(-1)[parent * V + token]
+            length, done = cand_len[parent], done[parent] | (token == eos_id)
+            ys = torch.cat([ys[parent], token.unsqueeze(1)], dim=1)  # (N*B, t) -> (N*B, t + 1)
+            cache.reorder(parent)
+            if bool(done.all()):
+                break
+        final = (score / ((5.0 + length) / 6.0).pow(length_penalty)).view(N, B)
+        best_score, best = final.max(dim=1)  # (N,)
+        best_ids = ys.view(N, B, -1)[torch.arange(N, device=dev), best]  # (N, B, L) -> (N, L)
+        return (best_ids, best_score) if return_scores else best_ids
+    # --8<-- [end:beam_search]
