@@ -62,8 +62,10 @@ docs: build
 # --- tests ---------------------------------------------------------------------------------
 test: test-unit test-docs
 
+# Two xdist workers on two cores: one torch/BLAS thread each, or tiny ops fight for the cores
+# (measured here: 10-50x slower with 2 threads per worker on 2 cores).
 test-unit: install
-	$(PY) -m pytest -n $(JOBS) -m "not docs and not browser" -p no:cacheprovider
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) -m "not docs and not browser" -p no:cacheprovider
 
 # The site tests build the site (and fixture sites) and open it in Debian's chromium.
 test-docs: install assets

@@ -193,9 +193,10 @@ def enumerate_grammar() -> tuple[list[tuple[str, ...]], np.ndarray, np.ndarray]:
 
     Returns
     -------
-    sentences : list of token tuples
-    labels : np.ndarray of int64, shape ``(M,)``
-    probs : np.ndarray of float64, shape ``(M,)``, summing to 1
+    tuple
+        ``(sentences, labels, probs)``: the ``M`` sentences as token tuples, their labels
+        (int64, ``(M,)``) and their probabilities under the grammar (float64, ``(M,)``,
+        summing to 1).
     """
     total_w = sum(FORM_WEIGHTS.values())
     sentences, labels, probs = [], [], []

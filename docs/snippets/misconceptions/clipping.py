@@ -1,0 +1,61 @@
+"""Gradient clipping against one gradient spike, under SGD and under Adam.
+
+A parameter vector receives random gradients (standard normal per entry), except at one step
+where the gradient is multiplied by a large factor (a bad batch, a loss spike). We record the
+size of every update ``‖Δθ‖``, with and without ``torch.nn.utils.clip_grad_norm_``.
+"""
+
+import torch
+
+SPIKE_STEP, SPIKE, STEPS, DIM = 100, 1000.0, 300, 1000
+
+
+def updates(optimizer, clip, lr, seed=0):
+    """``‖Δθ‖`` of every step for ``optimizer`` in {"sgd", "adam"}; ``clip`` is max_norm or None."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # 1000 numbers per op: one thread, no waiting for a second one
+    try:
+        return _updates(optimizer, clip, lr, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _updates(optimizer, clip, lr, seed):
+    torch.manual_seed(seed)
+    theta = torch.nn.Parameter(torch.zeros(DIM))
+    opt = (torch.optim.SGD([theta], lr=lr) if optimizer == "sgd"
+           else torch.optim.Adam([theta], lr=lr, betas=(0.9, 0.999)))
+    g = torch.Generator().manual_seed(seed + 1)
+    sizes = []
+    for step in range(1, STEPS + 1):
+        grad = torch.randn(DIM, generator=g)
+        if step == SPIKE_STEP:
+            grad = grad * SPIKE
+        theta.grad = grad
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_([theta], max_norm=clip)
+        before = theta.detach().clone()
+        opt.step()
+        sizes.append(float((theta.detach() - before).norm()))
+    return sizes
+
+
+def summary(sizes):
+    """(spike update / typical update before it, mean update over the 200 steps after / typical)."""
+    typical = sorted(sizes[SPIKE_STEP - 51:SPIKE_STEP - 1])[25]  # median of the 50 steps before
+    after = sum(sizes[SPIKE_STEP:]) / len(sizes[SPIKE_STEP:])
+    return sizes[SPIKE_STEP - 1] / typical, after / typical
+
+
+RUNS = (("SGD, lr 1e-2", "sgd", None, 1e-2), ("SGD, lr 1e-2, clip 1.0", "sgd", 1.0, 1e-2),
+        ("Adam, lr 1e-3", "adam", None, 1e-3), ("Adam, lr 1e-3, clip 1.0", "adam", 1.0, 1e-3))
+
+
+def report():
+    """Print the table (Markdown)."""
+    print(f"Gradient × {SPIKE:g} at step {SPIKE_STEP} of {STEPS}; {DIM} parameters.\n")
+    print("| run | spike step's update / typical update | mean update afterwards / typical |")
+    print("|---|---:|---:|")
+    for name, opt, clip, lr in RUNS:
+        spike, after = summary(updates(opt, clip, lr))
+        print(f"| {name} | {spike:.2f} | {after:.3f} |")

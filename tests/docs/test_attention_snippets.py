@@ -1,0 +1,154 @@
+"""The claims of docs/attention.md, checked by importing the page's snippet files."""
+
+import functools
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SNIPPETS = Path(__file__).resolve().parents[2] / "docs" / "snippets" / "attention"
+
+
+@functools.cache
+def snippet(name):
+    """Import docs/snippets/attention/<name>.py as a module."""
+    spec = importlib.util.spec_from_file_location(f"attention_{name}", SNIPPETS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_four_steps_match_numpy_and_torch():
+    m = snippet("steps")
+    s = m.steps()
+    T = len(m.TOKENS)
+    assert s["scores"].shape == s["weights"].shape == (T, T)
+    np.testing.assert_allclose(s["scaled"], s["scores"] / math.sqrt(m.D))
+    np.testing.assert_allclose(s["weights"].sum(axis=1), 1.0, rtol=1e-12)
+    c = m.check()
+    assert c["numpy_out"] < 1e-12 and c["numpy_weights"] < 1e-12 and c["torch_out"] < 1e-12
+
+
+@pytest.mark.parametrize("d_k", snippet("dk_scaling").D_KS)
+def test_dot_product_variance_grows_with_d_k(d_k):
+    v, v_scaled = snippet("dk_scaling").dot_variance(d_k)
+    # var of a sample variance of 8000 products: relative std ~ sqrt(2/n) ~ 2% (more for
+    # the heavier-tailed small d_k); 10% is > 4 standard deviations.
+    assert v == pytest.approx(d_k, rel=0.10)
+    assert v_scaled == pytest.approx(1.0, rel=0.10)
+
+
+def test_unscaled_softmax_saturates_and_loses_gradient():
+    m = snippet("dk_scaling")
+    rows = {d: m.saturation(d) for d in m.D_KS}
+    unscaled_max = [rows[d]["unscaled"]["max_weight"] for d in m.D_KS]
+    unscaled_jac = [rows[d]["unscaled"]["jacobian_norm"] for d in m.D_KS]
+    assert unscaled_max == sorted(unscaled_max) and unscaled_max[-1] > 0.9  # ever more one-hot
+    assert unscaled_jac == sorted(unscaled_jac, reverse=True) and unscaled_jac[-1] < 0.25 * unscaled_jac[0]
+    scaled_max = [rows[d]["scaled"]["max_weight"] for d in m.D_KS]
+    scaled_jac = [rows[d]["scaled"]["jacobian_norm"] for d in m.D_KS]
+    assert max(scaled_max) - min(scaled_max) < 0.05  # the same at every width
+    assert max(scaled_jac) - min(scaled_jac) < 0.05
+
+
+def test_similarity_heatmap_rows():
+    m = snippet("heatmap")
+    tokens, w = m.similarity_attention()
+    the = [i for i, t in enumerate(tokens) if t == "the"]
+    assert np.allclose(w.sum(-1), 1.0)
+    # no mask: the second "the" splits its weight over all occurrences of "the"
+    np.testing.assert_allclose(w[0, 4, the], 1 / len(the), atol=1e-3)
+    # causal: only the occurrences at or before it; nothing above the diagonal
+    np.testing.assert_allclose(w[1, 4, [0, 4]], 0.5, atol=1e-3)
+    assert np.all(np.triu(w[1], k=1) == 0)
+    # positions added: each "the" prefers itself
+    assert all(np.argmax(w[2, t]) == t for t in the)
+
+
+def test_heatmap_figure(capsys):
+    snippet("heatmap").report()
+    assert "data:image/svg+xml;base64," in capsys.readouterr().out
+
+
+def test_masks_bool_equals_float_and_padding_invariance():
+    m = snippet("masks")
+    for name, d in m.bool_vs_float().items():
+        assert d < 1e-12, name
+    r = m.padding_invariance()
+    assert r["with"] < 1e-12 and r["without"] > 1e-3
+    assert np.all(r["weights"][:, r["tokens"].index("<pad>")] == 0)
+    b, f = m.causal_forms(4)
+    assert np.array_equal(b, np.isneginf(f)) and np.array_equal(b, np.triu(np.ones((4, 4), bool), 1))
+
+
+EXPECTED_CONVENTIONS = {
+    ("ours (NumPy) `scaled_dot_product_attention`", "attn_mask"): "blocked",
+    ("ours (PyTorch) `MultiheadAttention`", "attn_mask"): "blocked",
+    ("ours (PyTorch) `MultiheadAttention`", "key_padding_mask"): "blocked",
+    ("PyTorch `nn.MultiheadAttention`", "attn_mask"): "blocked",
+    ("PyTorch `nn.MultiheadAttention`", "key_padding_mask"): "blocked",
+    ("PyTorch `F.scaled_dot_product_attention`", "attn_mask"): "attend",
+    ("HuggingFace `BertModel`", "attention_mask"): "attend",
+    ("Keras `MultiHeadAttention`", "attention_mask"): "attend",
+}
+
+
+def test_mask_convention_table():
+    table = snippet("conventions").conventions()
+    found = {(r["library"], r["argument"]): r for r in table}
+    assert {k: r["meaning"] for k, r in found.items()} == EXPECTED_CONVENTIONS
+    for r in table:  # "blocked" means exactly no change, "attend" a clear one
+        assert r["moved"] == 0.0 if r["meaning"] == "blocked" else r["moved"] > 1e-4
+
+
+def test_fully_masked_rows():
+    rows = {(r["library"], r["call"]): r for r in snippet("conventions").fully_masked()}
+    verdict = {k: r["verdict"] for k, r in rows.items()}
+    assert verdict[("PyTorch `nn.MultiheadAttention`", "default (`need_weights=True`)")] == "NaN"
+    assert verdict[("PyTorch `F.scaled_dot_product_attention`", "bool `attn_mask`")] == "zeros"
+    for call in ("default (`need_weights=True`)", "`need_weights=False`"):
+        assert verdict[("ours (PyTorch) `MultiheadAttention`", call)] == "zeros"
+    assert verdict[("ours (NumPy) `scaled_dot_product_attention`", "bool `attn_mask`")] == "zeros"
+    assert verdict[("HuggingFace `BertModel` (eager)", "`attention_mask` all 0")].startswith("uniform")
+    assert verdict[("Keras `MultiHeadAttention`", "default")].startswith("uniform")
+    assert verdict[("Keras `MultiHeadAttention`", "`return_attention_scores=True`")] == "zeros"
+    grads = snippet("conventions").fully_masked_gradients()
+    assert grads == {"PyTorch `nn.MultiheadAttention`": False, "ours (PyTorch) `MultiheadAttention`": True,
+                     "ours (NumPy) `scaled_dot_product_attention`": True}
+
+
+def test_per_head_weights_sliced_from_in_proj_weight():
+    m = snippet("multihead")
+    mha = m.reference(4, 2)
+    heads = m.per_head_weights(mha)
+    assert all(W.shape == (4, 2) for ws in heads.values() for W in ws)
+    W = mha.in_proj_weight.detach().numpy()
+    np.testing.assert_array_equal(heads["W_q"][1], W[2:4].T)
+    np.testing.assert_array_equal(heads["W_v"][0], W[8:10].T)
+
+
+def test_multihead_by_hand_equals_nn_multihead_attention():
+    r = snippet("multihead").check_by_hand()
+    assert r["out_diff"] < 1e-12 and r["weights_diff"] < 1e-12
+
+
+def test_numpy_torch_and_nn_multihead_attention_agree():
+    for name, (o, w) in snippet("multihead").three_way().items():
+        assert o < 1e-10 and w < 1e-10, name
+
+
+def test_sdpa_equals_explicit():
+    for name, d in snippet("sdpa").compare().items():
+        assert d < 1e-5, name  # float32 forward tolerance
+
+
+def test_reports_run(capsys):
+    for name, fns in {"steps": ("report_projections", "report_scores", "report_weights", "report_output"),
+                      "dk_scaling": ("report_variance",), "masks": ("report_causal", "report_padding"),
+                      "multihead": ("report_sizes", "report_by_hand"), "heatmap": ("report_rows",)}.items():
+        for fn in fns:
+            getattr(snippet(name), fn)()
+    out = capsys.readouterr().out
+    assert "row sums" in out and "W_q of head 0" in out

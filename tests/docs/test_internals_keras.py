@@ -1,0 +1,60 @@
+"""The claims of docs/internals-keras.md, checked by importing the page's snippet file (Keras on torch)."""
+
+import functools
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+
+SNIPPETS = Path(__file__).resolve().parents[2] / "docs" / "snippets" / "internals_keras"
+
+
+@functools.cache
+def snippet(name):
+    """Import docs/snippets/internals_keras/<name>.py as a module."""
+    spec = importlib.util.spec_from_file_location(f"internals_keras_{name}", SNIPPETS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_keras_runs_on_torch_and_weight_shapes():
+    m = snippet("keras_mha")
+    assert m.keras.backend.backend() == "torch"
+    shapes = {path.split("/", 1)[1]: shape for path, shape in m.weight_table(m.keras_mha(12, 3))}
+    assert shapes == {
+        "query/kernel": (12, 3, 4), "query/bias": (3, 4),
+        "key/kernel": (12, 3, 4), "key/bias": (3, 4),
+        "value/kernel": (12, 3, 4), "value/bias": (3, 4),
+        "attention_output/kernel": (3, 4, 12), "attention_output/bias": (12,),
+    }
+
+
+@pytest.mark.parametrize("E,H", [(8, 2), (12, 3), (16, 4)])
+def test_ours_reproduces_keras_multi_head_attention(E, H):
+    for name, diff in snippet("keras_mha").compare(E, H).items():
+        assert diff < 1e-5, name
+
+
+def test_keras_initialises_each_projection_separately():
+    b = snippet("keras_mha").init_bounds(E=64, H=4)
+    assert b["keras max |query kernel|"] <= b["keras bound sqrt(6/(E + E))"]
+    assert b["keras max |query kernel|"] > b["torch bound sqrt(6/(E + 3E))"]
+    assert b["keras bound sqrt(6/(E + E))"] == pytest.approx(math.sqrt(2) * b["torch bound sqrt(6/(E + 3E))"])
+    assert b["keras biases all zero"]
+
+
+def test_keras_mask_is_true_for_attend_torch_mask_is_true_for_blocked():
+    d = snippet("keras_mha").conventions()
+    assert d["nn.MHA, mask inverted"] < 1e-5
+    assert d["ours, mask inverted"] < 1e-5
+    assert d["nn.MHA, Keras mask unchanged"] > 1e-1
+
+
+def test_fully_masked_row_in_each_library():
+    rows = {name: what for name, (what, _) in snippet("keras_mha").fully_masked_row().items()}
+    assert rows["keras, default call"].startswith("uniform")
+    assert rows["keras, return_attention_scores"].startswith("output bias only")
+    assert rows["nn.MHA, need_weights=True"] == "NaN"
+    assert rows["ours"].startswith("output bias only")
