@@ -63,3 +63,10 @@ def test_the_fixture_site_builds_when_nothing_is_wrong(fixture_site):
     # Guards the negative tests: they fail for the reason they name, not for a broken fixture.
     proc = fixture_site({"index.md": "# Fine\n\n```python exec=\"1\"\nprint('ok-from-fixture')\n```\n"})
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_second_notebook_matches_nn_multihead_attention(built_site):
+    html = (built_site / "notebooks" / "attention_by_hand" / "index.html").read_text()
+    diffs = re.findall(r"max \|ours - nn\.MultiheadAttention\| (?:output|weights) *: ([0-9.e+-]+)", html)
+    assert len(diffs) == 2 and all(float(d) < 1e-12 for d in diffs), diffs
+    assert 'href="attention_by_hand.py"' in html

@@ -12,7 +12,7 @@ The configuration is read from the module's attributes (where ``nn.Transformer``
 
 torch is imported inside :func:`from_torch` only: this package never needs it otherwise.
 
-Page: ``docs/library-internals.md``.
+Page: ``docs/internals-pytorch.md``.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ generator                     kind              what it exercises
 ``make_qa_task``              qa                start/end logits over positions
 ============================  ================  ============================================
 
-Page: ``docs/data-flow.md`` (data flow by task); ``docs/tokens-and-embeddings.md`` (vocab).
+Page: ``docs/data-flow.md`` (data flow by task); ``docs/embeddings.md`` (vocab).
 """
 
 from .baselines import majority_class_baseline, position_majority_baseline

@@ -19,7 +19,7 @@ Example (variable length)::
     tgt_out  f a c <eos>
 
 The copy baseline (:func:`copy_baseline`: output the source unchanged) shows what "not
-reversing" scores. Page: ``docs/training-walkthrough.md`` and ``docs/data-flow.md``
+reversing" scores. Page: ``docs/training.md`` and ``docs/data-flow.md``
 (generation).
 """
 

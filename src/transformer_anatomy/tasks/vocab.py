@@ -16,7 +16,7 @@ token   id   meaning
 
 Tasks may add their own specials after these (question answering adds ``<sep>`` = 4).
 
-Page: ``docs/tokens-and-embeddings.md`` (tokenization, padding) and ``docs/data-flow.md``.
+Page: ``docs/embeddings.md`` (tokenization, padding) and ``docs/data-flow.md``.
 """
 
 from __future__ import annotations
