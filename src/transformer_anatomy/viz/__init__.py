@@ -4,5 +4,21 @@ Functions here return figures or strings; they never write files or show windows
 """
 
 from .html import figure_to_img
+from .plots import (
+    capture_attention,
+    plot_attention,
+    plot_positional_encoding,
+    plot_training_curves,
+    prediction_table_html,
+    prediction_table_markdown,
+)
 
-__all__ = ["figure_to_img"]
+__all__ = [
+    "capture_attention",
+    "figure_to_img",
+    "plot_attention",
+    "plot_positional_encoding",
+    "plot_training_curves",
+    "prediction_table_html",
+    "prediction_table_markdown",
+]

@@ -1,0 +1,677 @@
+#!/usr/bin/env python
+"""Regenerate every training result and figure the site shows.
+
+    python scripts/reproduce.py                      # every task, both backends -> docs/results/
+    python scripts/reproduce.py --task reversal --backend torch
+    python scripts/reproduce.py --quick --out /tmp/results   # minutes: tiny models, few steps
+
+For each task and backend it trains a model, evaluates it on the held-out test split next to
+a trivial baseline, and writes into ``--out``:
+
+- ``<task>-<backend>.json``: metrics (held-out metric beside the baseline), learning curves,
+  configs, seed, device, library versions, git commit, wall time and the exact command;
+- ``<task>-curves.png`` (NumPy and PyTorch overlaid), ``<task>-attention-<backend>.png`` (the
+  attention of the trained model on a real test example, tokens on the axes),
+  ``<task>-predictions-<backend>.md`` / ``.html`` (✓/✗ tables), ``positional_encoding.png``;
+- ``manifest.json``: versions, seed, device, CPU/GPU name, times, command and git commit of
+  every result file in the folder (entries of tasks not re-run are kept).
+
+Tasks: ``reversal`` (encoder-decoder; with ``--with-reference`` also ``torch.nn.Transformer``
+at the same config in the same run, for a side-by-side wall time), ``sentiment``
+(classification), ``tagging`` (an encoder-only tagger and an encoder-decoder), ``numbers``
+(number words -> digits, generation), ``qa`` (extractive QA, start/end positions).
+
+Speed of the NumPy backend: glibc returns large freed blocks to the OS and faults them in
+again on the next step, which doubles NumPy's step time at these sizes (docs: PERF-NOTES).
+The script therefore re-executes itself once with ``MALLOC_MMAP_THRESHOLD_``,
+``MALLOC_TRIM_THRESHOLD_`` and ``MALLOC_TOP_PAD_`` set (they must be in the environment
+before Python starts); the environment variable ``TA_REPRODUCE_REEXEC=1`` marks the second
+process so it happens only once. ``--no-malloc-tuning`` skips this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+MALLOC_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": "2000000000",  # never mmap big temporaries: keep them in the heap
+    "MALLOC_TRIM_THRESHOLD_": "4000000000",  # never give freed heap back to the OS
+    "MALLOC_TOP_PAD_": "268435456",  # grow the heap 256 MiB at a time
+}
+REEXEC_FLAG = "TA_REPRODUCE_REEXEC"
+TASKS = ("reversal", "sentiment", "tagging", "numbers", "qa")
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="reproduce.py",
+        description="Train every model of the site and write results, figures and a manifest.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "NumPy speed: the script re-executes itself once with the glibc malloc variables\n"
+            + "".join(f"  {k}={v}\n" for k, v in MALLOC_ENV.items())
+            + f"set ({REEXEC_FLAG}=1 marks the child), which halves NumPy's step time at these sizes.\n"
+            "Results are deterministic for a given seed, device and thread count on CPU;\n"
+            "wall times are not (shared machines): compare times measured in one run."
+        ),
+    )
+    p.add_argument("--task", action="append", choices=TASKS, metavar="NAME",
+                   help=f"task to run; repeat for several (default: all of {', '.join(TASKS)})")
+    p.add_argument("--backend", choices=("numpy", "torch", "both"), default="both",
+                   help="which implementation to train: the NumPy one (hand-written backward), the "
+                        "PyTorch one, or both (default)")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto",
+                   help="device for the PyTorch models (auto: cuda if available); bf16 autocast is used "
+                        "on cuda only. NumPy always runs on the CPU")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny models and a few dozen steps: everything in a few minutes on 2 cores; "
+                        "checks that the pipeline runs, the metrics are not expected to converge")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds data generation, model initialisation, dropout and data order (default 0)")
+    p.add_argument("--out", default=os.path.join(REPO_ROOT, "docs", "results"),
+                   help="folder for the JSON results, figures, tables and manifest.json (default: docs/results "
+                        "of this checkout)")
+    p.add_argument("--with-reference", action=argparse.BooleanOptionalAction, default=None,
+                   help="also train torch.nn.Transformer at the same config in the same run (PyTorch, "
+                        "seq2seq tasks) and report both wall times; default: on for reversal only")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads (default: torch's choice, one per core)")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm progress bars (summary lines only)")
+    p.add_argument("--no-malloc-tuning", action="store_true",
+                   help="do not re-execute with the glibc malloc variables (see below)")
+    args = p.parse_args(argv)
+    args.tasks = list(dict.fromkeys(args.task or TASKS))
+    args.backends = ["numpy", "torch"] if args.backend == "both" else [args.backend]
+    return args
+
+
+def maybe_reexec(args: argparse.Namespace) -> None:
+    """Re-execute once with the malloc variables set (they only act if set before start-up)."""
+    if args.no_malloc_tuning or os.environ.get(REEXEC_FLAG) == "1" or "numpy" not in args.backends:
+        return
+    if sys.platform != "linux" or all(os.environ.get(k) == v for k, v in MALLOC_ENV.items()):
+        return
+    env = dict(os.environ, **MALLOC_ENV, **{REEXEC_FLAG: "1"})
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *sys.argv[1:]], env)
+
+
+# ============================================================================================
+# Presets: what each task trains, full and --quick. Everything that shapes a result is here.
+# A task may override the model size with "seq2seq" / "encoder" entries.
+# ============================================================================================
+SEQ2SEQ_64 = dict(d_model=64, nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=256, dropout=0.1)
+ENCODER_64 = dict(d_model=64, nhead=4, num_layers=2, dim_feedforward=256, dropout=0.1)
+SEQ2SEQ_QUICK = dict(d_model=32, nhead=2, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=64, dropout=0.1)
+ENCODER_QUICK = dict(d_model=32, nhead=2, num_layers=1, dim_feedforward=64, dropout=0.1)
+
+# (run name, model class name, TrainConfig.kind)
+MODELS = {
+    "reversal": [("encoder_decoder", "Seq2SeqTransformer", "seq2seq")],
+    "sentiment": [("encoder_classifier", "TransformerClassifier", "classification")],
+    "tagging": [("encoder_tagger", "TransformerTagger", "tagging"),
+                ("encoder_decoder", "Seq2SeqTransformer", "seq2seq")],
+    "numbers": [("encoder_decoder", "Seq2SeqTransformer", "seq2seq")],
+    "qa": [("encoder_qa", "TransformerQA", "qa")],
+}
+
+FULL = {
+    "reversal": {
+        "data": dict(n_train=10_000, n_valid=1_000, n_test=1_000, min_len=10, max_len=10, num_symbols=12),
+        "train": dict(max_steps=1500, batch_size=128, lr=1e-3, schedule="cosine", warmup=100, eval_every=25,
+                      target_metric=1.0),
+    },
+    "sentiment": {
+        "data": dict(n_train=8_000, n_valid=1_000, n_test=1_000),
+        "train": dict(max_steps=2000, batch_size=64, lr=1e-3, schedule="cosine", warmup=100, eval_every=100,
+                      target_metric=1.0),
+    },
+    "tagging": {
+        "data": dict(n_train=8_000, n_valid=1_000, n_test=1_000),
+        "train": dict(max_steps=2000, batch_size=64, lr=1e-3, schedule="cosine", warmup=100, eval_every=100,
+                      target_metric=1.0),
+    },
+    "numbers": {
+        "data": dict(n_train=8_000, n_valid=1_000, n_test=1_000),
+        "train": dict(max_steps=3000, batch_size=64, lr=1e-3, schedule="cosine", warmup=100, eval_every=100,
+                      target_metric=1.0),
+    },
+    "qa": {
+        "data": dict(n_train=8_000, n_valid=1_000, n_test=1_000),
+        "train": dict(max_steps=2500, batch_size=64, lr=1e-3, schedule="cosine", warmup=100, eval_every=100,
+                      target_metric=1.0),
+    },
+}
+QUICK_DATA = dict(n_train=256, n_valid=64, n_test=64)
+QUICK_TRAIN = dict(max_steps=20, batch_size=32, lr=2e-3, schedule="cosine", warmup=5, eval_every=10, log_every=2)
+
+MAIN_METRIC = {"seq2seq": "exact_match", "classification": "accuracy", "tagging": "token_accuracy", "qa": "exact_match"}
+BACKEND_LABEL = {"numpy": "NumPy", "torch": "PyTorch", "reference": "nn.Transformer (PyTorch)"}
+
+
+def task_spec(task: str, quick: bool) -> dict:
+    """Data, model and training settings of one task (see FULL / QUICK_*)."""
+    full = FULL[task]
+    data = dict(full["data"])
+    if quick:
+        data.update(QUICK_DATA)
+    train = dict(QUICK_TRAIN if quick else full["train"])
+    return {"data": data, "train": train,
+            "seq2seq": SEQ2SEQ_QUICK if quick else full.get("seq2seq", SEQ2SEQ_64),
+            "encoder": ENCODER_QUICK if quick else full.get("encoder", ENCODER_64)}
+
+
+# ============================================================================================
+# The run
+# ============================================================================================
+def run(args: argparse.Namespace, command: list[str]) -> int:
+    import time
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+    import torch
+
+    from transformer_anatomy.numpy import sinusoidal_table
+    from transformer_anatomy.tasks import make_task
+    from transformer_anatomy.training import resolve_device
+    from transformer_anatomy.viz import plot_positional_encoding
+
+    started = time.time()
+    t_start = time.perf_counter()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = environment(device)
+    common = {"command": " ".join(command), "seed": args.seed, "quick": args.quick, "device": device, **env}
+
+    fig = plot_positional_encoding(sinusoidal_table(64, 64))
+    save_figure(fig, out / "positional_encoding.png")
+    written: dict[str, dict] = {}
+
+    for task in args.tasks:
+        spec = task_spec(task, args.quick)
+        data = make_task(task, **spec["data"], rng=args.seed)
+        baselines = compute_baselines(task, data)
+        for backend in args.backends:
+            t0 = time.perf_counter()
+            runs = {}
+            reference = args.with_reference if args.with_reference is not None else task == "reversal"
+            for run_name, model_cls, kind in MODELS[task]:
+                ctx = prepare(args, task, data, backend, run_name, model_cls, kind, spec, device)
+                if reference and backend == "torch" and kind == "seq2seq":  # nn.Transformer, same config, lockstep
+                    ref = prepare(args, task, data, "reference", run_name, "ReferenceSeq2Seq", kind, spec, device)
+                    train([ctx, ref])
+                    runs[run_name] = report(ctx, data, baselines, out)
+                    runs["nn.Transformer"] = report(ref, data, baselines, out)
+                    print(compare_line(task, runs[run_name], runs["nn.Transformer"]), flush=True)
+                else:
+                    train([ctx])
+                    runs[run_name] = report(ctx, data, baselines, out)
+            result = {"task": task, "backend": backend, **common, "wall_time_s": time.perf_counter() - t0,
+                      "finished": _now(), "data": data_description(data), "baselines": baselines,
+                      "headline": {name: r["headline"] for name, r in runs.items()}, "runs": runs}
+            name = f"{task}-{backend}.json"
+            write_json(out / name, result)
+            written[name] = {"task": task, "backend": backend, "command": common["command"],
+                             "git_commit": env["git"]["commit"], "finished": result["finished"],
+                             "wall_time_s": result["wall_time_s"], "headline": result["headline"]}
+        for i, (run_name, _, kind) in enumerate(MODELS[task]):
+            curves_figure(out, task, run_name, kind, i == 0, args)
+
+    manifest = {**common, "started": _iso(started), "finished": _now(), "wall_time_s": time.perf_counter() - t_start,
+                "tasks": args.tasks, "backends": args.backends}
+    update_manifest(out / "manifest.json", manifest, written)
+    print(f"wrote {len(written)} result file(s), figures and manifest.json to {out}  "
+          f"({time.perf_counter() - t_start:.1f} s)", flush=True)
+    return 0
+
+
+def build_model(backend: str, model_cls: str, kind: str, data, spec: dict, seed: int):
+    """A fresh model of the backend (torch models after ``seed_everything(seed)``)."""
+    from transformer_anatomy.training import seed_everything
+
+    import numpy as np
+    import torch  # noqa: F401  (seed_everything seeds torch only once it is imported)
+
+    seed_everything(seed)
+    V_src = len(data.src_vocab)
+    if kind == "seq2seq":
+        size = dict(spec["seq2seq"])
+        args = (V_src, len(data.tgt_vocab))
+    else:
+        size = dict(spec["encoder"])
+        if kind == "classification":
+            args = (V_src, len(data.label_names))
+        elif kind == "tagging":
+            args = (V_src, len(data.tgt_vocab))
+        else:
+            args = (V_src,)
+    if backend == "reference":
+        from transformer_anatomy.training import ReferenceSeq2Seq
+
+        return ReferenceSeq2Seq(*args, **size), size
+    if backend == "torch":
+        import transformer_anatomy.torch as lib
+
+        return getattr(lib, model_cls)(*args, **size), size
+    import transformer_anatomy.numpy as lib
+
+    return getattr(lib, model_cls)(*args, **size, dtype=np.float32, rng=seed), size
+
+
+def prepare(args, task, data, backend, run_name, model_cls, kind, spec, device) -> dict:
+    """Build the model, its config, a progress bar and the trainer of one run."""
+    from tqdm.auto import tqdm
+
+    from transformer_anatomy.training import NumpyTrainer, TorchTrainer, TrainConfig
+
+    model, size = build_model(backend, model_cls, kind, data, spec, args.seed)
+    dev = "cpu" if backend == "numpy" else device
+    cfg = TrainConfig(kind=kind, seed=args.seed, device=dev, **spec["train"])
+    label = f"{task}/{BACKEND_LABEL[backend]}/{run_name}"
+    bar = tqdm(total=cfg.max_steps, desc=label, leave=False, disable=args.no_progress, dynamic_ncols=True)
+    main_metric = MAIN_METRIC[kind]
+
+    def progress(event: dict) -> None:
+        if event["event"] == "step":
+            bar.update(1)
+            if event["step"] % 10 == 0:
+                bar.set_postfix(loss=f"{event['loss']:.4f}", refresh=False)
+        elif event["event"] == "eval":
+            bar.set_postfix(loss=f"{event['train_loss']:.4f}", **{main_metric: f"{event['metrics'][main_metric]:.4f}"})
+
+    trainer = (NumpyTrainer if backend == "numpy" else TorchTrainer)(model, data, cfg, callback=progress)
+    return {"task": task, "backend": backend, "run_name": run_name, "model_cls": model_cls, "kind": kind,
+            "model": model, "size": size, "config": cfg, "bar": bar, "trainer": trainer}
+
+
+def train(runs: list[dict]) -> None:
+    """Train one run, or several in lockstep (one evaluation interval each in turn), so that runs
+    compared side by side share whatever else the machine is doing at the time."""
+    if len(runs) == 1:
+        runs[0]["trainer"].fit()
+    else:
+        chunk = max(r["config"].eval_every for r in runs) or 25
+        while not all(_finished(r["trainer"]) for r in runs):
+            for r in runs:
+                t = r["trainer"]
+                if not _finished(t):
+                    t.fit(until_step=t.step + chunk)
+    for r in runs:
+        r["bar"].close()
+
+
+def _finished(trainer) -> bool:
+    return trainer.stopped_early or trainer.step >= trainer.config.max_steps
+
+
+def report(ctx: dict, data, baselines: dict, out) -> dict:
+    """Test a trained run (best weights), draw its attention map and prediction table; its record."""
+    task, backend, run_name, kind, trainer = ctx["task"], ctx["backend"], ctx["run_name"], ctx["kind"], ctx["trainer"]
+    summary = trainer.summary()
+    trainer.use_best_weights()
+    outputs = trainer.predict("test")
+    test_metrics = trainer.score("test", outputs)
+    record = {
+        "model": {"class": ctx["model_cls"] if backend != "reference" else "ReferenceSeq2Seq (torch.nn.Transformer)",
+                  "backend": "torch" if backend == "reference" else backend, "config": ctx["size"],
+                  "num_params": count_params(ctx["model"], backend)},
+        "train_config": ctx["config"].to_dict(),
+        "summary": {k: v for k, v in summary.items() if k != "last_eval"},
+        "ms_per_step": 1000.0 * trainer.train_time / max(trainer.step, 1),
+        "test_metrics": test_metrics,
+        "headline": make_headline(task, kind, test_metrics, baselines),
+        "history": trainer.history,
+        "timings": trainer.timings,
+    }
+    if backend != "reference":
+        suffix = "" if run_name == MODELS[task][0][0] else f"-{run_name}"
+        rows = prediction_rows(task, kind, data, outputs)
+        from transformer_anatomy.viz import prediction_table_html, prediction_table_markdown
+
+        title = f"{task}, {BACKEND_LABEL[backend]} ({run_name}): test predictions\n\n"
+        write_text(out / f"{task}{suffix}-predictions-{backend}.md", title + prediction_table_markdown(rows))
+        write_text(out / f"{task}{suffix}-predictions-{backend}.html", prediction_table_html(rows))
+        fig = attention_figure(trainer, task, kind, data, outputs, backend, run_name)
+        save_figure(fig, out / f"{task}{suffix}-attention-{backend}.png")
+        record["figures"] = [f"{task}{suffix}-attention-{backend}.png", f"{task}{suffix}-predictions-{backend}.md",
+                             f"{task}{suffix}-predictions-{backend}.html"]
+    print(summary_line(task, backend, run_name, record), flush=True)
+    return record
+
+
+# ============================================================================================
+# Baselines and headlines
+# ============================================================================================
+def compute_baselines(task: str, data) -> dict:
+    """The trivial baselines of a task on the test split (JSON-friendly numbers only)."""
+    from transformer_anatomy import tasks as T
+
+    test, train = data.split("test"), data.split("train")
+    out: dict[str, dict] = {}
+    if "tgt_out" in train:
+        pm = T.position_majority_baseline(train["tgt_out"], test["tgt_out"])
+        out["position_majority"] = {"exact_match": pm["exact_match"], "token_accuracy": pm["token_accuracy"],
+                                    "what": "predict at each target position its most frequent training token"}
+    if task == "reversal":
+        cb = T.copy_baseline(data, "test")
+        out["copy"] = {"exact_match": cb["exact_match"], "token_accuracy": cb["token_accuracy"],
+                       "what": "output the source unchanged"}
+    elif task == "sentiment":
+        mc = T.majority_class_baseline(train["label"], test["label"])
+        out["majority_class"] = {"accuracy": mc["accuracy"], "what": "always the most frequent training label"}
+        bow = T.bow_baselines(data, "test")
+        out["bag_of_words"] = {"accuracy": bow["logreg_eval_accuracy"], "train_accuracy": bow["logreg_train_accuracy"],
+                               "data_ceiling": bow["data_ceiling"], "grammar_ceiling": bow["grammar_ceiling"],
+                               "what": "logistic regression on word counts (ignores order)"}
+    elif task == "tagging":
+        lb = T.lookup_baseline(data, "test")
+        out["lookup"] = {"token_accuracy": lb["token_accuracy"], "sentence_accuracy": lb["sentence_accuracy"],
+                         "exact_match": lb["sentence_accuracy"], "what": "each word's most frequent training tag"}
+    elif task == "qa":
+        for name, fn, what in (("first_candidate", T.first_candidate_baseline,
+                                "the first fact of the asked relation, ignoring who/what is asked"),
+                               ("most_frequent_span", T.most_frequent_span_baseline,
+                                "the (start, end) most frequent in training")):
+            r = fn(data, "test")
+            out[name] = {"exact_match": r["exact_match"], "f1": r["f1"], "what": what}
+    return out
+
+
+HEADLINE_BASELINE = {  # (task, kind) -> baseline shown beside the model's held-out metric
+    ("reversal", "seq2seq"): "copy",
+    ("sentiment", "classification"): "majority_class",
+    ("tagging", "tagging"): "lookup",
+    ("tagging", "seq2seq"): "lookup",
+    ("numbers", "seq2seq"): "position_majority",
+    ("qa", "qa"): "first_candidate",
+}
+
+
+def make_headline(task: str, kind: str, metrics: dict, baselines: dict) -> dict:
+    metric = MAIN_METRIC[kind]
+    base = HEADLINE_BASELINE[(task, kind)]
+    return {"metric": metric, "split": "test", "value": metrics[metric], "baseline": base,
+            "baseline_value": baselines[base][metric],
+            "others": {name: b[metric] for name, b in baselines.items() if name != base and metric in b}}
+
+
+def count_params(model, backend: str) -> int:
+    if backend == "numpy":
+        return int(sum(a.size for a in model.params.values()))
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+# ============================================================================================
+# Figures and tables
+# ============================================================================================
+def prediction_rows(task: str, kind: str, data, outputs: dict, n_first: int = 8, n_wrong: int = 4) -> list[dict]:
+    """The first ``n_first`` test examples plus up to ``n_wrong`` mistakes, as table rows."""
+    import numpy as np
+
+    from transformer_anatomy.training.evaluation import best_spans, decoded_targets
+
+    test = data.split("test")
+    src_v, tgt_v = data.src_vocab, data.tgt_vocab
+    N = len(test["src"])
+
+    def words(v, ids):
+        return " ".join(v.decode(ids))
+
+    rows = []
+    for i in range(N):
+        src = test["src"][i][: test["src_len"][i]]
+        if kind == "seq2seq":
+            width = test["tgt_out"].shape[1]
+            pred = decoded_targets(outputs["decoded"][i : i + 1], width)[0]
+            target, predicted = words(tgt_v, test["tgt_out"][i]), words(tgt_v, pred)
+        elif kind == "classification":
+            target = data.label_names[test["label"][i]]
+            predicted = data.label_names[int(outputs["logits"][i].argmax())]
+        elif kind == "tagging":
+            n = test["src_len"][i]
+            target = " ".join(tgt_v.idx2word[int(t)] for t in test["tags"][i][:n])
+            predicted = " ".join(tgt_v.idx2word[int(t)] for t in outputs["logits"][i][:n].argmax(-1))
+        else:
+            s, e = best_spans(outputs["start_logits"][i : i + 1], outputs["end_logits"][i : i + 1])
+            s, e = int(s[0]), int(e[0])
+            target = " ".join(src_v.idx2word[int(t)] for t in test["src"][i][test["start"][i] : test["end"][i] + 1])
+            predicted = " ".join(src_v.idx2word[int(t)] for t in test["src"][i][s : e + 1])
+            target += f"  [{test['start'][i]}, {test['end'][i]}]"
+            predicted += f"  [{s}, {e}]"
+        rows.append({"input": " ".join(src_v.idx2word[int(t)] for t in src), "target": target,
+                     "prediction": predicted, "correct": target == predicted})
+    wrong = [r for r in rows[n_first:] if not r["correct"]][:n_wrong]
+    return rows[:n_first] + wrong
+
+
+def attention_figure(trainer, task: str, kind: str, data, outputs: dict, backend: str, run_name: str):
+    """Attention of the last layer that explains the task, on the first correctly handled test example."""
+    import numpy as np
+
+    from transformer_anatomy.viz import capture_attention, plot_attention
+
+    test = data.split("test")
+    rows = prediction_rows(task, kind, data, outputs, n_first=len(test["src"]), n_wrong=0)
+    i = next((j for j, r in enumerate(rows) if r["correct"]), 0)
+    n = int(test["src_len"][i])
+    src = test["src"][i : i + 1, :n]
+    src_tokens = [data.src_vocab.idx2word[int(t)] for t in src[0]]
+    model = trainer.model
+    if kind == "seq2seq":
+        m = int(test["tgt_len"][i])
+        tgt_in = test["tgt_in"][i : i + 1, :m]
+        weights = capture_attention(model, src, tgt_in)
+        layers = sorted(k for k in weights if k.endswith("multihead_attn"))
+        key = layers[-1]
+        q_tokens = [data.tgt_vocab.idx2word[int(t)] for t in tgt_in[0]]
+        what = f"cross-attention of decoder layer {len(layers)} (query: decoder input, key: source)"
+        k_tokens = src_tokens
+    else:
+        weights = capture_attention(model, src)
+        layers = sorted(k for k in weights if k.endswith("self_attn"))
+        key = layers[-1]
+        q_tokens = k_tokens = src_tokens
+        what = f"self-attention of encoder layer {len(layers)}"
+    return plot_attention(weights[key][0], q_tokens, k_tokens,
+                          title=f"{task} ({run_name}), {BACKEND_LABEL[backend]}, test example {i}\n{what}")
+
+
+def curves_figure(out, task: str, run_name: str, kind: str, first: bool, args) -> None:
+    """Overlay the learning curves of every backend's result file for this task and model."""
+    import json
+
+    from transformer_anatomy.viz import plot_training_curves
+
+    runs = {}
+    for backend in ("numpy", "torch"):
+        path = out / f"{task}-{backend}.json"
+        if not path.is_file():
+            continue
+        try:
+            result = json.loads(path.read_text())
+        except ValueError:
+            continue
+        if result.get("quick") != args.quick or result.get("seed") != args.seed:
+            continue  # a different kind of run: do not mix
+        for name, r in result["runs"].items():
+            if name == run_name:
+                runs[BACKEND_LABEL[backend]] = r["history"]
+            elif name == "nn.Transformer" and r["model"].get("class", "").startswith("Reference") and first:
+                runs[BACKEND_LABEL["reference"]] = r["history"]
+    if not runs:
+        return
+    metric = MAIN_METRIC[kind]
+    fig = plot_training_curves(runs, metric, title=f"{task} ({run_name}): validation {metric.replace('_', ' ')}")
+    suffix = "" if first else f"-{run_name}"
+    save_figure(fig, out / f"{task}{suffix}-curves.png")
+
+
+def save_figure(fig, path) -> None:
+    from transformer_anatomy.training import atomic_write
+
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110, metadata={"Software": None}))
+
+
+# ============================================================================================
+# Output files
+# ============================================================================================
+def _clean(x):
+    """JSON-safe copy: NaN/inf -> None, NumPy scalars/arrays -> Python."""
+    import math
+
+    import numpy as np
+
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _clean(x.tolist())
+    if isinstance(x, np.generic):
+        return _clean(x.item())
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def write_json(path, obj) -> None:
+    import json
+
+    text = json.dumps(_clean(obj), indent=1, allow_nan=False) + "\n"
+    write_text(path, text)
+
+
+def write_text(path, text: str) -> None:
+    from transformer_anatomy.training import atomic_write
+
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def update_manifest(path, manifest: dict, written: dict) -> None:
+    """Write manifest.json, keeping the entries of result files this run did not touch."""
+    import json
+
+    results = {}
+    if path.is_file():
+        try:
+            results = dict(json.loads(path.read_text()).get("results", {}))
+        except ValueError:
+            results = {}
+    results.update(written)
+    write_json(path, {**manifest, "results": dict(sorted(results.items()))})
+
+
+def data_description(data) -> dict:
+    d = data.describe()
+    d.pop("example", None)
+    d.pop("fields", None)
+    return d
+
+
+# ============================================================================================
+# Environment: versions, hardware, git
+# ============================================================================================
+def environment(device: str) -> dict:
+    import platform
+    import subprocess
+
+    import matplotlib
+    import numpy as np
+    import torch
+    import tqdm
+
+    import transformer_anatomy
+
+    root = REPO_ROOT
+
+    def git(*cmd):
+        try:
+            return subprocess.run(["git", *cmd], cwd=root, capture_output=True, text=True, timeout=20,
+                                  check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    status = git("status", "--porcelain")
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        usable = os.cpu_count()
+    blas = None
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = [{k: i.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
+                for i in threadpool_info()]
+    except ImportError:
+        pass
+    return {
+        "versions": {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
+                     "matplotlib": matplotlib.__version__, "tqdm": tqdm.__version__,
+                     "transformer_anatomy": transformer_anatomy.__version__},
+        "git": {"commit": git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None},
+        "hardware": {"cpu": cpu, "cpu_count": os.cpu_count(), "usable_cpus": usable,
+                     "torch_threads": torch.get_num_threads(),
+                     "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else None,
+                     "platform": platform.platform()},
+        "blas": blas,
+        "env": {k: os.environ.get(k) for k in (*MALLOC_ENV, REEXEC_FLAG, "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS",
+                                                "OMP_NUM_THREADS", "MKL_NUM_THREADS") if os.environ.get(k) is not None},
+    }
+
+
+def _iso(t: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _now() -> str:
+    import time
+
+    return _iso(time.time())
+
+
+# ============================================================================================
+# Console lines
+# ============================================================================================
+def summary_line(task: str, backend: str, run_name: str, r: dict) -> str:
+    h, s = r["headline"], r["summary"]
+    target = f", target at step {s['steps_to_target']}" if s.get("steps_to_target") else ""
+    return (f"{task:9s} {BACKEND_LABEL[backend]:24s} {run_name:18s} test {h['metric']} = {h['value']:.4f}  "
+            f"(baseline {h['baseline']}: {h['baseline_value']:.4f})  {s['step']} steps{target}, "
+            f"{r['ms_per_step']:.1f} ms/step, train {s['train_time_s']:.1f} s, total {s['elapsed_s']:.1f} s")
+
+
+def compare_line(task: str, ours: dict, ref: dict) -> str:
+    def t(r):
+        s = r["summary"]
+        when = s["time_to_target_s"] if s["time_to_target_s"] is not None else s["elapsed_s"]
+        return f"{when:.1f} s ({s['step']} steps, {r['ms_per_step']:.1f} ms/step)"
+
+    return f"{task:9s} side by side: ours {t(ours)} vs nn.Transformer {t(ref)}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    maybe_reexec(args)
+    return run(args, command=["python", "scripts/reproduce.py", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

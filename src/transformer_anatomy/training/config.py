@@ -1,0 +1,118 @@
+"""The training configuration: one typed dataclass shared by the NumPy and the PyTorch loops.
+
+Every field has a default and a comment; ``__post_init__`` rejects bad values with an error
+that names the field and the value. ``to_dict()`` gives a JSON-friendly copy (it goes into
+checkpoints and results files), ``TrainConfig.from_dict`` reads it back.
+
+Page: ``docs/training.md`` (the loop) and ``docs/advanced-training.md`` (warmup, label
+smoothing, gradient accumulation, mixed precision).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+TASK_KINDS = ("seq2seq", "classification", "tagging", "qa")
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("constant", "noam", "cosine")
+DECODINGS = ("greedy", "beam")
+
+
+# --8<-- [start:train_config]
+@dataclass
+class TrainConfig:
+    """How to train one model on one task (both backends read the same fields)."""
+
+    kind: str = "seq2seq"  # what the model does: seq2seq | classification | tagging | qa
+    max_steps: int = 1000  # optimizer steps in total (one step = `accumulate` micro-batches)
+    batch_size: int = 128  # examples per micro-batch
+    accumulate: int = 1  # micro-batches whose gradients are summed before each optimizer step
+    eval_batch_size: int = 500  # examples per batch when evaluating (no gradients)
+    optimizer: str = "adam"  # adam | adamw (decoupled weight decay)
+    lr: float = 1e-3  # peak learning rate (constant / cosine); ignored by noam
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam's β1, β2 (torch's defaults; the paper used 0.98)
+    eps: float = 1e-8  # Adam's ε (torch's default; the paper used 1e-9)
+    weight_decay: float = 0.0  # L2 (adam) or decoupled (adamw) weight decay
+    schedule: str = "cosine"  # constant | noam | cosine (linear warmup, then cosine decay)
+    warmup: int = 100  # warmup steps (linear ramp from lr/warmup to lr; noam's warmup)
+    min_lr_ratio: float = 0.0  # cosine decays to lr * min_lr_ratio at max_steps
+    noam_factor: float = 1.0  # noam: lr = factor * E^-0.5 * min(step^-0.5, step * warmup^-1.5)
+    plateau_factor: float = 0.0  # > 0: multiply lr by this when the eval metric stops improving
+    plateau_patience: int = 2  # evaluations without improvement before the plateau cut
+    clip_norm: float | None = 1.0  # clip the global gradient norm to this (None: no clipping)
+    label_smoothing: float = 0.0  # ε of the cross-entropy (spread over all classes)
+    eval_every: int = 0  # evaluate every n optimizer steps (0: at the end of each epoch)
+    eval_split: str = "valid"  # split used for model selection during training
+    eval_limit: int | None = None  # evaluate on the first n examples only (None: all)
+    target_metric: float | None = None  # stop as soon as the eval metric reaches this
+    decoding: str = "greedy"  # seq2seq evaluation: greedy | beam
+    beam_size: int = 4  # beam width when decoding="beam"
+    max_decode_len: int | None = None  # tokens to decode incl. <sos> (None: target width + 1)
+    log_every: int = 10  # record the training loss curve every n steps
+    seed: int = 0  # fixes the data order (each epoch's shuffle comes from (seed, epoch))
+    device: str = "cpu"  # torch only: cpu | cuda
+    amp: bool = True  # torch only: bf16 autocast on CUDA (never on CPU)
+
+    def __post_init__(self) -> None:
+        self.betas = (float(self.betas[0]), float(self.betas[1]))
+        checks: list[tuple[str, bool]] = [
+            ("kind", self.kind in TASK_KINDS),
+            ("max_steps", _is_int(self.max_steps) and self.max_steps >= 1),
+            ("batch_size", _is_int(self.batch_size) and self.batch_size >= 1),
+            ("accumulate", _is_int(self.accumulate) and self.accumulate >= 1),
+            ("eval_batch_size", _is_int(self.eval_batch_size) and self.eval_batch_size >= 1),
+            ("optimizer", self.optimizer in OPTIMIZERS),
+            ("lr", self.lr > 0),
+            ("betas", all(0.0 <= b < 1.0 for b in self.betas)),
+            ("eps", self.eps >= 0),
+            ("weight_decay", self.weight_decay >= 0),
+            ("schedule", self.schedule in SCHEDULES),
+            ("warmup", _is_int(self.warmup) and self.warmup >= 0 and (self.schedule != "noam" or self.warmup > 0)),
+            ("min_lr_ratio", 0.0 <= self.min_lr_ratio <= 1.0),
+            ("noam_factor", self.noam_factor > 0),
+            ("plateau_factor", 0.0 <= self.plateau_factor < 1.0),
+            ("plateau_patience", _is_int(self.plateau_patience) and self.plateau_patience >= 0),
+            ("clip_norm", self.clip_norm is None or self.clip_norm > 0),
+            ("label_smoothing", 0.0 <= self.label_smoothing < 1.0),
+            ("eval_every", _is_int(self.eval_every) and self.eval_every >= 0),
+            ("eval_split", self.eval_split in ("train", "valid", "test")),
+            ("eval_limit", self.eval_limit is None or (_is_int(self.eval_limit) and self.eval_limit >= 1)),
+            ("decoding", self.decoding in DECODINGS),
+            ("beam_size", _is_int(self.beam_size) and self.beam_size >= 1),
+            ("max_decode_len", self.max_decode_len is None or (_is_int(self.max_decode_len) and self.max_decode_len >= 2)),
+            ("log_every", _is_int(self.log_every) and self.log_every >= 1),
+            ("seed", _is_int(self.seed) and self.seed >= 0),
+            ("device", self.device in ("cpu", "cuda") or self.device.startswith("cuda:")),
+        ]
+        for name, ok in checks:
+            if not ok:
+                raise ValueError(f"invalid TrainConfig.{name}: {getattr(self, name)!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly copy (tuples become lists)."""
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError`` naming them."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields: {unknown}")
+        d = dict(d)
+        if "betas" in d:
+            d["betas"] = tuple(d["betas"])
+        return cls(**d)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+# --8<-- [end:train_config]
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)

@@ -1,0 +1,396 @@
+"""The training loop both backends share: data order, steps, evaluation, history, checkpoints.
+
+:class:`Trainer` owns everything that does not depend on the array library: which examples
+go into which step, when to evaluate, the learning rate of each step, the metrics history,
+early stopping and the checkpoint bookkeeping. A backend subclass
+(:class:`~transformer_anatomy.training.TorchTrainer`,
+:class:`~transformer_anatomy.training.NumpyTrainer`) supplies five operations: one optimizer
+step on a list of micro-batches, the logits of a batch, autoregressive decoding, and getting
+and setting its state (model, optimizer, random generators).
+
+Guarantees:
+
+- **Resumable data order.** The shuffle of epoch ``e`` is a permutation drawn from
+  ``np.random.default_rng([seed, e])``; a checkpoint stores the epoch and how many
+  micro-batches of it were consumed, so a resumed run sees exactly the batches the
+  uninterrupted run would have seen.
+- **Gradient accumulation is exact.** Each micro-batch's loss is a *sum* divided by the
+  number of scored targets in the whole group of ``accumulate`` micro-batches, so the summed
+  gradients equal those of one big batch (up to rounding).
+- **No side effects.** Nothing is printed; files are written only to the checkpoint folder
+  the caller passes. Progress goes to an optional ``callback(event: dict)``.
+
+Events passed to the callback: ``{"event": "step", "step", "max_steps", "loss", "lr"}`` after
+every optimizer step, ``{"event": "eval", **record}`` after every evaluation,
+``{"event": "checkpoint", "path", "best"}`` after every save.
+
+Page: ``docs/training.md``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from transformer_anatomy.tasks import TaskData
+from transformer_anatomy.tasks.vocab import EOS_ID, PAD_ID, SOS_ID
+
+from .config import TrainConfig
+from .evaluation import MAIN_METRIC, score_classification, score_qa, score_seq2seq, score_tagging
+from .schedules import LRSchedule
+
+Callback = Callable[[dict[str, Any]], None]
+
+_REQUIRED_FIELDS = {
+    "seq2seq": ("src", "tgt_in", "tgt_out"),
+    "classification": ("src", "label"),
+    "tagging": ("src", "tags"),
+    "qa": ("src", "start", "end"),
+}
+
+
+def target_count(kind: str, batch: dict[str, np.ndarray]) -> int:
+    """How many targets a batch's loss averages over: non-pad target tokens (seq2seq,
+    tagging) or examples (classification, QA)."""
+    if kind == "seq2seq":
+        return int((batch["tgt_out"] != PAD_ID).sum())
+    if kind == "tagging":
+        return int((batch["tags"] != PAD_ID).sum())
+    return int(len(batch["src"]))
+
+
+class Trainer:
+    """Backend-independent training loop (subclass it; see the module docstring).
+
+    Args:
+        model: a model of the backend (``Seq2SeqTransformer`` for ``kind="seq2seq"``,
+            ``TransformerClassifier``, ``TransformerTagger``, ``TransformerQA``).
+        data: the task (:class:`~transformer_anatomy.tasks.TaskData`); must have the fields
+            the ``kind`` needs.
+        config: :class:`TrainConfig`.
+        callback: optional ``callback(event: dict)`` for progress (see module docstring).
+        checkpoint_dir: if given, ``last.<ext>`` is written after every evaluation and
+            ``best.<ext>`` whenever the main metric improves. Nothing is written otherwise.
+
+    Attributes:
+        step: optimizer steps taken. epoch, batch_in_epoch: position in the data.
+        history: ``{"train": [{"step", "loss", "lr"}, ...], "eval": [{"step", "epoch", "lr",
+            "train_loss", "metrics": {...}}, ...]}``; identical between runs with the same seed.
+        timings: wall-clock seconds per evaluation (``{"step", "elapsed", "train_time"}``);
+            kept apart from ``history`` because times are never reproducible.
+    """
+
+    backend = "base"
+    checkpoint_ext = ""
+
+    def __init__(
+        self,
+        model: Any,
+        data: TaskData,
+        config: TrainConfig,
+        callback: Callback | None = None,
+        checkpoint_dir: str | Path | None = None,
+    ) -> None:
+        missing = [f for f in _REQUIRED_FIELDS[config.kind] if f not in data.train]
+        if missing:
+            raise ValueError(f"task {data.name!r} has no field(s) {missing} needed by kind={config.kind!r}")
+        self.model, self.data, self.config = model, data, config
+        self.callback = callback
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.main_metric = MAIN_METRIC[config.kind]
+        self.schedule = LRSchedule(config, d_model=int(getattr(model, "d_model", 64)))
+        self.n_train = data.size("train")
+        if self.n_train == 0:
+            raise ValueError("the training split is empty")
+        self.batches_per_epoch = math.ceil(self.n_train / config.batch_size)
+        # position and records (all saved in checkpoints)
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.best_metric: float | None = None
+        self.best_step: int | None = None
+        self.stopped_early = False
+        self.history: dict[str, list[dict[str, Any]]] = {"train": [], "eval": []}
+        self.best_weights: dict[str, Any] | None = None  # copy of the model at best_step
+        self._log_sum, self._log_count = 0.0, 0  # training loss since the last log point
+        self._eval_sum, self._eval_count = 0.0, 0  # training loss since the last evaluation
+        # not saved: iterators and clocks
+        self._epoch_iter: Iterator[dict[str, np.ndarray]] | None = None
+        self.timings: list[dict[str, float]] = []
+        self.train_time = 0.0  # seconds inside optimizer steps
+        self.elapsed = 0.0  # seconds inside fit(), evaluations included
+        self.time_to_target: float | None = None
+        self._clock: Callable[[], float] = lambda: self.elapsed
+
+    # ------------------------------------------------------------------------------ backend
+    def _train_step(self, micro_batches: list[dict[str, np.ndarray]], total: int, lr: float) -> float:
+        """One optimizer step on the summed gradients of ``micro_batches``; returns the mean loss."""
+        raise NotImplementedError
+
+    def _logits(self, batch: dict[str, np.ndarray]) -> Any:
+        """Evaluation-mode outputs as NumPy: logits, or (start, end) logits for QA."""
+        raise NotImplementedError
+
+    def _decode(self, src: np.ndarray, max_len: int) -> np.ndarray:
+        """Autoregressive decoding (greedy or beam), ``(N, L)`` ids starting with ``<sos>``."""
+        raise NotImplementedError
+
+    def _backend_state(self) -> dict[str, Any]:
+        """``{"model", "optimizer", "rng"}`` in the backend's checkpoint format."""
+        raise NotImplementedError
+
+    def _copy_weights(self) -> dict[str, Any]:
+        """A copy of the model's state dict (tensors or arrays)."""
+        raise NotImplementedError
+
+    def _set_weights(self, weights: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _load_backend_state(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _save_file(self, path: Path, state: dict[str, Any]) -> Path:
+        raise NotImplementedError
+
+    def _load_file(self, path: Path) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # --------------------------------------------------------------------------------- data
+    def _epoch_batches(self, epoch: int) -> Iterator[dict[str, np.ndarray]]:
+        """The micro-batches of ``epoch`` in their shuffled order (a function of seed and epoch)."""
+        rng = np.random.default_rng([self.config.seed, epoch])
+        return self.data.batches("train", self.config.batch_size, rng=rng, shuffle=True)
+
+    def _next_micro_batches(self) -> tuple[list[dict[str, np.ndarray]], bool]:
+        """Up to ``accumulate`` micro-batches from the current epoch; True if the epoch ended."""
+        if self._epoch_iter is None:  # fresh start or resumed: skip what was consumed
+            self._epoch_iter = itertools.islice(self._epoch_batches(self.epoch), self.batch_in_epoch, None)
+        take = min(self.config.accumulate, self.batches_per_epoch - self.batch_in_epoch)
+        micro = list(itertools.islice(self._epoch_iter, take))
+        self.batch_in_epoch += len(micro)
+        ended = self.batch_in_epoch >= self.batches_per_epoch
+        if ended:
+            self.epoch += 1
+            self.batch_in_epoch = 0
+            self._epoch_iter = None
+        return micro, ended
+
+    # --------------------------------------------------------------------------------- loop
+    # --8<-- [start:fit]
+    def fit(self, until_step: int | None = None) -> dict[str, Any]:
+        """Train until ``config.max_steps`` (or ``until_step``, to simulate an interruption),
+        or until the main metric reaches ``config.target_metric``. Returns :meth:`summary`."""
+        c = self.config
+        stop_at = c.max_steps if until_step is None else min(until_step, c.max_steps)
+        t_fit, before = time.perf_counter(), self.elapsed
+        self._clock = lambda: before + (time.perf_counter() - t_fit)  # seconds in fit(), all calls
+        while self.step < stop_at and not self.stopped_early:
+            micro, epoch_ended = self._next_micro_batches()
+            total = sum(target_count(c.kind, b) for b in micro)  # targets in the whole group
+            lr = self.schedule(self.step + 1)
+            t0 = time.perf_counter()
+            loss = self._train_step(micro, total, lr)
+            self.train_time += time.perf_counter() - t0
+            self.step += 1
+            self._record_loss(loss, lr)
+            due = (self.step % c.eval_every == 0) if c.eval_every else epoch_ended
+            if due or self.step == c.max_steps:
+                self._evaluate_and_record(lr)
+        self.elapsed = self._clock()
+        return self.summary()
+    # --8<-- [end:fit]
+
+    def _record_loss(self, loss: float, lr: float) -> None:
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"training loss is {loss} at step {self.step}")
+        self._log_sum += loss
+        self._log_count += 1
+        self._eval_sum += loss
+        self._eval_count += 1
+        if self.step % self.config.log_every == 0:
+            self.history["train"].append({"step": self.step, "loss": self._log_sum / self._log_count, "lr": lr})
+            self._log_sum, self._log_count = 0.0, 0
+        if self.callback is not None:
+            self.callback({"event": "step", "step": self.step, "max_steps": self.config.max_steps,
+                           "loss": loss, "lr": lr})
+
+    def _evaluate_and_record(self, lr: float) -> None:
+        c = self.config
+        metrics = self.evaluate(c.eval_split, limit=c.eval_limit)
+        value = metrics[self.main_metric]
+        record = {"step": self.step, "epoch": self.epoch, "lr": lr,
+                  "train_loss": self._eval_sum / max(self._eval_count, 1), "metrics": metrics}
+        self._eval_sum, self._eval_count = 0.0, 0
+        self.history["eval"].append(record)
+        self.schedule.on_eval(value)
+        self.timings.append({"step": self.step, "elapsed": self._clock(), "train_time": self.train_time})
+        improved = self.best_metric is None or value > self.best_metric
+        if improved:
+            self.best_metric, self.best_step = float(value), self.step
+            self.best_weights = self._copy_weights()
+        if c.target_metric is not None and value >= c.target_metric:
+            self.stopped_early = True
+            if self.time_to_target is None:
+                self.time_to_target = self._clock()  # training and every evaluation so far
+        if self.callback is not None:
+            self.callback({"event": "eval", **record})
+        if self.checkpoint_dir is not None:
+            self._save_to_dir("last")
+            if improved:
+                self._save_to_dir("best")
+
+    def _save_to_dir(self, name: str) -> None:
+        assert self.checkpoint_dir is not None
+        path = self.save_checkpoint(self.checkpoint_dir / f"{name}{self.checkpoint_ext}")
+        if self.callback is not None:
+            self.callback({"event": "checkpoint", "path": str(path), "best": name == "best"})
+
+    # --------------------------------------------------------------------------- evaluation
+    def max_decode_len(self, split: str) -> int:
+        """Tokens to decode including ``<sos>``: the split's target width + 1 (room for ``<eos>``)."""
+        if self.config.max_decode_len is not None:
+            return self.config.max_decode_len
+        return int(self.data.split(split)["tgt_out"].shape[1]) + 1
+
+    def predict(self, split: str, limit: int | None = None) -> dict[str, np.ndarray]:
+        """Raw outputs on a split, in its order (no shuffling, no trimming).
+
+        Returns ``logits`` (or ``start_logits``/``end_logits`` for QA) and, for seq2seq,
+        ``decoded`` ``(N, L)`` ids from autoregressive decoding (``<sos>`` first).
+        """
+        c = self.config
+        n = self.data.size(split) if limit is None else min(limit, self.data.size(split))
+        if n == 0:
+            raise ValueError(f"split {split!r} is empty")
+        parts: dict[str, list[np.ndarray]] = {}
+        arrays = self.data.split(split)
+        max_len = self.max_decode_len(split) if c.kind == "seq2seq" else 0
+        for lo in range(0, n, c.eval_batch_size):
+            batch = {f: a[lo : min(lo + c.eval_batch_size, n)] for f, a in arrays.items()}
+            out = self._logits(batch)
+            if c.kind == "qa":
+                parts.setdefault("start_logits", []).append(out[0])
+                parts.setdefault("end_logits", []).append(out[1])
+            else:
+                parts.setdefault("logits", []).append(out)
+            if c.kind == "seq2seq":
+                dec = self._decode(batch["src"], max_len)
+                width = max_len  # pad every batch's decoded ids to one width
+                padded = np.full((dec.shape[0], width), PAD_ID, dtype=np.int64)
+                padded[:, : dec.shape[1]] = dec
+                parts.setdefault("decoded", []).append(padded)
+        return {k: np.concatenate(v, axis=0) for k, v in parts.items()}
+
+    def evaluate(self, split: str = "valid", limit: int | None = None) -> dict[str, float]:
+        """Loss and metrics on ``split`` (the first ``limit`` examples); see ``evaluation``."""
+        return self.score(split, self.predict(split, limit))
+
+    def score(self, split: str, out: dict[str, np.ndarray]) -> dict[str, float]:
+        """Metrics of outputs returned by :meth:`predict` on the first examples of ``split``."""
+        arrays = self.data.split(split)
+        n = len(next(iter(out.values())))
+        kind = self.config.kind
+        if kind == "seq2seq":
+            return score_seq2seq(out["logits"], arrays["tgt_out"][:n], out["decoded"])
+        if kind == "classification":
+            return score_classification(out["logits"], arrays["label"][:n])
+        if kind == "tagging":
+            return score_tagging(out["logits"], arrays["tags"][:n])
+        return score_qa(out["start_logits"], out["end_logits"], arrays["start"][:n], arrays["end"][:n],
+                        ids=arrays["src"][:n])
+
+    def use_best_weights(self) -> bool:
+        """Put the weights of the best evaluation (by the main metric) into the model.
+
+        Returns False (and changes nothing) if there was no evaluation yet. Training state
+        (optimizer, step) is untouched: call this when training is over, before testing.
+        """
+        if self.best_weights is None:
+            return False
+        self._set_weights(self.best_weights)
+        return True
+
+    # ---------------------------------------------------------------------------- summary
+    def summary(self) -> dict[str, Any]:
+        """Where training stands: steps, epochs, best metric, times, the last evaluation."""
+        last = self.history["eval"][-1] if self.history["eval"] else None
+        steps_to_target = None
+        if self.config.target_metric is not None:
+            hits = [r["step"] for r in self.history["eval"] if r["metrics"][self.main_metric] >= self.config.target_metric]
+            steps_to_target = hits[0] if hits else None
+        return {
+            "backend": self.backend, "step": self.step, "epoch": self.epoch, "main_metric": self.main_metric,
+            "best_metric": self.best_metric, "best_step": self.best_step, "last_eval": last,
+            "stopped_early": self.stopped_early, "steps_to_target": steps_to_target,
+            "train_time_s": self.train_time, "elapsed_s": self.elapsed, "time_to_target_s": self.time_to_target,
+        }
+
+    # -------------------------------------------------------------------------- checkpoints
+    def state(self) -> dict[str, Any]:
+        """Everything a checkpoint holds (the backend's format for model/optimizer/rng)."""
+        return {
+            **self._backend_state(),
+            "scheduler": self.schedule.state_dict(),
+            "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+            "best_metric": self.best_metric, "best_step": self.best_step, "stopped_early": self.stopped_early,
+            "best_model": self.best_weights,
+            "running": {"log_sum": self._log_sum, "log_count": self._log_count,
+                        "eval_sum": self._eval_sum, "eval_count": self._eval_count},
+            "history": self.history,
+            "config": self.config.to_dict(),
+            "task": {"name": self.data.name, "params": _plain(self.data.params)},
+        }
+
+    def save_checkpoint(self, path: str | Path) -> Path:
+        """Atomically write the full training state to ``path``; returns the path."""
+        return self._save_file(Path(path), self.state())
+
+    def load_checkpoint(self, path: str | Path, strict_config: bool = True) -> dict[str, Any]:
+        """Restore a state written by :meth:`save_checkpoint`, so :meth:`fit` continues it.
+
+        With ``strict_config`` the checkpoint's config must equal this trainer's except for
+        ``max_steps``, ``target_metric``, ``device`` and ``amp`` (``ValueError`` names the
+        fields that differ). Returns the loaded dict.
+        """
+        state = self._load_file(Path(path))
+        if strict_config:
+            mine, theirs = self.config.to_dict(), dict(state["config"])
+            free = {"max_steps", "target_metric", "device", "amp"}
+            diff = sorted(k for k in mine if k not in free and mine[k] != theirs.get(k))
+            if diff:
+                raise ValueError(f"checkpoint {path} was made with a different config: {diff}")
+        self._load_backend_state(state)
+        self.schedule.load_state_dict(state["scheduler"])
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.batch_in_epoch = int(state["batch_in_epoch"])
+        self.best_metric = None if state["best_metric"] is None else float(state["best_metric"])
+        self.best_step = None if state["best_step"] is None else int(state["best_step"])
+        self.stopped_early = bool(state["stopped_early"])
+        self.best_weights = state.get("best_model")
+        r = state["running"]
+        self._log_sum, self._log_count = float(r["log_sum"]), int(r["log_count"])
+        self._eval_sum, self._eval_count = float(r["eval_sum"]), int(r["eval_count"])
+        self.history = {"train": [dict(x) for x in state["history"]["train"]],
+                        "eval": [dict(x) for x in state["history"]["eval"]]}
+        self._epoch_iter = None  # rebuilt from (seed, epoch), skipping batch_in_epoch
+        return state
+
+
+def _plain(x: Any) -> Any:
+    """A JSON-friendly copy (tuples -> lists, NumPy scalars -> Python)."""
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+__all__ = ["Trainer", "Callback", "target_count", "SOS_ID", "EOS_ID", "PAD_ID"]

@@ -1,0 +1,75 @@
+"""``scripts/reproduce.py --quick`` end to end on a small subset: results, figures, manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "reproduce.py"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    cmd = [sys.executable, str(SCRIPT), "--quick", "--task", "reversal", "--task", "sentiment",
+           "--backend", "both", "--device", "cpu", "--threads", "1", "--no-progress", "--out", str(out)]
+    env = {k: v for k, v in os.environ.items() if k != "TA_REPRODUCE_REEXEC"}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=170)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc
+
+
+@pytest.mark.timeout(180)  # about 30-60 s on 2 shared cores
+def test_quick_run_writes_valid_results(quick_run):
+    out, proc = quick_run
+    for task in ("reversal", "sentiment"):
+        for backend in ("numpy", "torch"):
+            result = json.loads((out / f"{task}-{backend}.json").read_text())
+            assert result["task"] == task and result["backend"] == backend and result["quick"] is True
+            assert result["seed"] == 0 and result["device"] == "cpu"
+            assert result["command"].startswith("python scripts/reproduce.py --quick")
+            assert {"numpy", "torch", "python", "matplotlib"} <= set(result["versions"])
+            assert "commit" in result["git"] and result["wall_time_s"] > 0
+            for name, run in result["runs"].items():
+                h = run["headline"]
+                assert h["split"] == "test" and 0.0 <= h["value"] <= 1.0 and 0.0 <= h["baseline_value"] <= 1.0
+                assert run["history"]["train"] and run["history"]["eval"]
+                assert run["train_config"]["seed"] == 0 and run["model"]["num_params"] > 0
+                assert set(run["test_metrics"]) >= {"loss"}
+        summary_lines = [line for line in proc.stdout.splitlines() if line.startswith(task)]
+        assert len(summary_lines) >= 2  # one line per trained model
+    torch_reversal = json.loads((out / "reversal-torch.json").read_text())
+    assert set(torch_reversal["runs"]) == {"encoder_decoder", "nn.Transformer"}  # --with-reference default
+    assert "side by side" in proc.stdout
+
+
+def test_quick_run_writes_figures_tables_and_manifest(quick_run):
+    out, _ = quick_run
+    pngs = ["positional_encoding.png", "reversal-curves.png", "sentiment-curves.png",
+            "reversal-attention-numpy.png", "reversal-attention-torch.png", "sentiment-attention-torch.png"]
+    for name in pngs:
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
+    table = (out / "reversal-predictions-torch.md").read_text()
+    assert "| input | target | prediction |" in table and ("✓" in table or "✗" in table)
+    assert (out / "sentiment-predictions-numpy.html").read_text().startswith("<table")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["results"]) == {"reversal-numpy.json", "reversal-torch.json", "sentiment-numpy.json",
+                                        "sentiment-torch.json"}
+    assert manifest["hardware"]["cpu"] and manifest["hardware"]["usable_cpus"] >= 1
+    assert manifest["env"].get("MALLOC_TOP_PAD_") == "268435456"  # the re-exec happened
+    assert manifest["seed"] == 0 and manifest["wall_time_s"] > 0
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_help_explains_every_option():
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    for flag in ("--task", "--backend", "--device", "--quick", "--seed", "--out", "--with-reference", "MALLOC_"):
+        assert flag in proc.stdout
