@@ -10,12 +10,13 @@ pytestmark = pytest.mark.docs
 
 def test_strict_build_ran_the_softmax_comparison(built_site):
     html = (built_site / "library-vs-manual" / "index.html").read_text()
-    # Only executing the snippet can print these lines: three examples, each with a difference.
+    # Only executing the snippets can print these lines: three softmax examples and three
+    # LayerNorm examples, each with its difference from torch.
     diffs = re.findall(r"max \|ours - torch\| = ([0-9.e+-]+)", html)
-    assert len(diffs) == 3, diffs
+    assert len(diffs) == 6, diffs
     assert all(float(d) < 1e-12 for d in diffs)
     # The naive formula's NaN and the stable result, both printed by executed code.
-    assert "naive : [nan nan nan]" in html or "naive : [nan" in html
+    assert "naive : [nan nan nan]" in html
     assert "stable: [1. 0. 0.]" in html
     # The temperature figure was drawn at build time and inlined.
     assert html.count("data:image/svg+xml;base64,") >= 1
