@@ -50,7 +50,13 @@ TASKS = {
 
 
 def make_task(name: str, **kwargs: object) -> TaskData:
-    """Generate a task by name (a key of ``TASKS``), passing ``kwargs`` to its generator."""
+    """Generate a task by name (a key of ``TASKS``), passing ``kwargs`` to its generator.
+
+    Shape:
+        that of the generator's :class:`TaskData`: per split, src: ``(N, S)``; tags:
+        ``(N, S)`` (tagging); tgt: ``(N, T + 1)``, tgt_in, tgt_out: ``(N, T)`` (seq2seq,
+        tagging); src_len, tgt_len, label, start, end, context_start: ``(N,)`` as the kind has them
+    """
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; expected one of {tuple(TASKS)}")
     return TASKS[name](**kwargs)  # type: ignore[operator]

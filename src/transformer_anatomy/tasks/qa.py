@@ -294,6 +294,10 @@ def first_candidate_baseline(data: TaskData, split: str = "test") -> dict[str, A
 
     Knows the question type and the answer type (a strong heuristic) but not the matching;
     scores about ``1 / people``. Returns ``exact_match``, ``f1``, ``pred_start``, ``pred_end``.
+
+    Shape:
+        reads src: ``(N, S)``, src_len, start, end: ``(N,)`` of ``split`` -> pred_start,
+        pred_end: ``(N,)`` int64 (inclusive positions in ``src``)
     """
     if data.name != "qa":
         raise ValueError(f"first_candidate_baseline is defined for the qa task, got {data.name!r}")
@@ -308,7 +312,14 @@ def first_candidate_baseline(data: TaskData, split: str = "test") -> dict[str, A
 
 
 def most_frequent_span_baseline(data: TaskData, split: str = "test") -> dict[str, Any]:
-    """Always answer with the ``(start, end)`` pair most frequent in the training split."""
+    """Always answer with the ``(start, end)`` pair most frequent in the training split.
+
+    Returns ``exact_match``, ``f1``, ``pred_start``, ``pred_end``.
+
+    Shape:
+        reads start, end: ``(N_train,)`` of ``"train"``; src: ``(N, S)``, start, end: ``(N,)``
+        of ``split`` -> pred_start, pred_end: ``(N,)`` int64 (the same pair in every row)
+    """
     train = data.split("train")
     if len(train["start"]) == 0:
         raise ValueError("most_frequent_span_baseline needs a non-empty training split")

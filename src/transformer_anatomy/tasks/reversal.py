@@ -130,6 +130,10 @@ def copy_baseline(data: TaskData, split: str = "test") -> dict[str, Any]:
     dict
         ``token_accuracy`` (non-pad positions of ``tgt_out``), ``exact_match`` and ``pred``
         (the predicted ``(N, T)`` ids).
+
+    Shape:
+        reads src: ``(N, S)``, src_len: ``(N,)``, tgt_out: ``(N, T)`` with ``T = S + 1``
+        of ``split`` -> pred: ``(N, T)`` int64
     """
     if data.name != "reversal":
         raise ValueError(f"copy_baseline is defined for the reversal task, got {data.name!r}")

@@ -351,6 +351,11 @@ def bow_baselines(data: TaskData, eval_split: str = "test") -> dict[str, float]:
     ``logreg_train_accuracy`` / ``logreg_eval_accuracy`` (logistic regression on word counts,
     fit on train), ``data_ceiling`` (identical-bag grouping on train + ``eval_split``) and
     ``grammar_ceiling`` (exact, whole grammar).
+
+    Shape:
+        reads src: ``(N_train, S)``, label: ``(N_train,)`` of ``"train"`` and src: ``(N, S)``,
+        label: ``(N,)`` of ``eval_split``; builds bags ``(N_train, V)`` and ``(N, V)``;
+        returns four floats
     """
     if data.name != "sentiment":
         raise ValueError(f"bow_baselines is defined for the sentiment task, got {data.name!r}")

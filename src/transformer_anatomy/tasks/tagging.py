@@ -158,6 +158,10 @@ def lookup_baseline(data: TaskData, eval_split: str = "test") -> dict[str, Any]:
     dict
         ``token_accuracy`` (non-pad tokens), ``sentence_accuracy`` (every tag of the
         sentence right), ``pred`` ``(N, S)`` tag ids, ``table`` (word -> tag name).
+
+    Shape:
+        reads src, tags: ``(N_train, S)`` of ``"train"`` (counts ``(V, C)``) and src, tags:
+        ``(N, S)`` of ``eval_split`` -> pred: ``(N, S)`` int64 (``<pad>`` = 0 where src is pad)
     """
     if data.kind != "tagging" or data.tgt_vocab is None:
         raise ValueError(f"lookup_baseline needs a tagging task, got kind {data.kind!r}")

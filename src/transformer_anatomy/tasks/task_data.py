@@ -161,6 +161,12 @@ class TaskData:
         Class names for ``label`` (classification), in index order.
     params : dict
         The generator's arguments, so a results manifest can say how the data was made.
+
+    Shape:
+        per split, every array has first axis ``N`` (that split's size) and int64 dtype;
+        id fields have one width for all splits: src, tags: ``(N, S)``; tgt: ``(N, T + 1)``;
+        tgt_in, tgt_out: ``(N, T)``; src_len, tgt_len, label, start, end, context_start:
+        ``(N,)``. Which fields exist depends on ``kind`` (see ``FIELD_DOCS``).
     """
 
     name: str

@@ -53,6 +53,10 @@ class Vocab:
     specials : tuple[str, ...]
         The four standard specials followed by ``extra_specials``.
 
+    Shape:
+        encode: ``L`` tokens -> ``L + add_sos + add_eos`` ids (a list); decode: ids ``(L,)``
+        -> ``L' <= L`` tokens; ids range over ``0 .. V - 1`` with ``V = len(vocab)``.
+
     Examples
     --------
     >>> v = Vocab.build([["the", "movie", "was", "good"], ["the", "plot"]])
@@ -194,6 +198,11 @@ class Vocab:
 
 class CharVocab(Vocab):
     """Character-level vocabulary: the same interface as :class:`Vocab`, one token per character.
+
+    Shape:
+        as :class:`Vocab`, with one token per character: encode of a string of ``L``
+        characters -> ``L + add_sos + add_eos`` ids; decode: ids ``(L,)`` -> ``L' <= L``
+        characters.
 
     Examples
     --------

@@ -29,6 +29,12 @@ class KVCache:
     - ``memory_pad``: ``(N, S)`` bool source key padding mask (absent if no padding).
 
     ``length`` is ``t``, the number of target positions already in the cache.
+
+    Shape:
+        ``layers``: one dict per decoder layer. self_k, self_v: ``(N, H, t, E/H)``;
+        self_pad: ``(N, t)`` bool (both grow along the ``t`` axis each decoding step);
+        cross_k, cross_v: ``(N, H, S, E/H)``; memory_pad: ``(N, S)`` bool.
+        :meth:`reorder`: index ``(N,)`` int, rows of the batch; every shape is kept.
     """
 
     layers: list[dict[str, Tensor]] = field(default_factory=list)

@@ -59,6 +59,13 @@ class NumpyTrainer(Trainer):
     ``device``/``amp`` are ignored.
 
     Args: see :class:`~transformer_anatomy.training.loop.Trainer`.
+
+    Shape:
+        batches as :class:`~transformer_anatomy.training.loop.Trainer` (int64 arrays, ``src``
+        ``(N, S)``). :meth:`loss_and_backward` compares seq2seq logits ``(N, T, V)`` with
+        ``tgt_out`` ``(N, T)``; classification ``(N, C)`` with ``label`` ``(N,)``; tagging
+        ``(N, S, C)`` with ``tags`` ``(N, S)``; QA 2 x ``(N, S)`` with ``start``, ``end``
+        ``(N,)``. Greedy decoding returns ids ``(N, L)`` (``<sos>`` first).
     """
 
     backend = "numpy"

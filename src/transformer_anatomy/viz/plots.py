@@ -12,7 +12,7 @@ Every function returns a Matplotlib ``Figure`` or a string; nothing is written o
 - :func:`prediction_table_markdown`, :func:`prediction_table_html`: predictions with ✓/✗.
 
 Page: ``docs/training.md`` (curves, predictions), ``docs/attention.md`` (attention maps),
-``docs/tokens-and-embeddings.md`` (positional encoding).
+``docs/embeddings.md`` (positional encoding).
 """
 
 from __future__ import annotations
