@@ -21,6 +21,13 @@ at the same config in the same run, for a side-by-side wall time), ``sentiment``
 (classification), ``tagging`` (an encoder-only tagger and an encoder-decoder), ``numbers``
 (number words -> digits, generation), ``qa`` (extractive QA, start/end positions).
 
+Several processes (PyTorch only): ``torchrun --nproc_per_node=K scripts/reproduce.py --backend torch ...``
+trains every PyTorch model with ``DistributedDataParallel`` (gloo on CPU, nccl on GPUs); each
+task's batch size is then the global batch, split across the ranks, so the results equal a
+one-process run up to floating-point summation order. Rank 0 alone evaluates on the test split,
+draws, writes and prints. ``--compile``, ``--sdpa-backend`` and ``--grad-checkpointing`` change
+how a PyTorch step is computed (not what it computes) and are recorded in every result file.
+
 Speed of the NumPy backend: glibc returns large freed blocks to the OS and faults them in
 again on the next step, which doubles NumPy's step time at these sizes (docs: PERF-NOTES).
 The script therefore re-executes itself once with ``MALLOC_MMAP_THRESHOLD_``,
@@ -60,9 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--task", action="append", choices=TASKS, metavar="NAME",
                    help=f"task to run; repeat for several (default: all of {', '.join(TASKS)})")
-    p.add_argument("--backend", choices=("numpy", "torch", "both"), default="both",
+    p.add_argument("--backend", choices=("numpy", "torch", "both"), default=None,
                    help="which implementation to train: the NumPy one (hand-written backward), the "
-                        "PyTorch one, or both (default)")
+                        "PyTorch one, or both (default; under torchrun the default is torch)")
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto",
                    help="device for the PyTorch models (auto: cuda if available); bf16 autocast is used "
                         "on cuda only. NumPy always runs on the CPU")
@@ -77,6 +84,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--with-reference", action=argparse.BooleanOptionalAction, default=None,
                    help="also train torch.nn.Transformer at the same config in the same run (PyTorch, "
                         "seq2seq tasks) and report both wall times; default: on for reversal only")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
+                   help="bf16 autocast for the PyTorch models on CUDA (default on; never used on CPU)")
+    p.add_argument("--compile", action="store_true",
+                   help="train the PyTorch models through torch.compile (evaluation stays eager)")
+    p.add_argument("--sdpa-backend", choices=("auto", "math", "flash", "efficient", "cudnn"), default="auto",
+                   help="pin F.scaled_dot_product_attention to one kernel (default auto: PyTorch picks)")
+    p.add_argument("--grad-checkpointing", action="store_true",
+                   help="recompute each encoder/decoder layer in backward (less memory, more time)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch intra-op threads (default: torch's choice, one per core)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bars (summary lines only)")
@@ -84,7 +99,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="do not re-execute with the glibc malloc variables (see below)")
     args = p.parse_args(argv)
     args.tasks = list(dict.fromkeys(args.task or TASKS))
+    world_size = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if args.backend is None:
+        args.backend = "torch" if world_size > 1 else "both"
     args.backends = ["numpy", "torch"] if args.backend == "both" else [args.backend]
+    if world_size > 1 and "numpy" in args.backends:
+        p.error(f"--backend {args.backend} under torchrun (WORLD_SIZE={world_size}): only the PyTorch models "
+                "train with DistributedDataParallel; use --backend torch, and run the NumPy backend in one process")
+    if args.threads is not None and args.threads < 1:
+        p.error(f"--threads must be >= 1, got {args.threads}")
     return args
 
 
@@ -181,20 +204,33 @@ def run(args: argparse.Namespace, command: list[str]) -> int:
     from transformer_anatomy.numpy import sinusoidal_table
     from transformer_anatomy.tasks import make_task
     from transformer_anatomy.training import resolve_device
+    from transformer_anatomy.training.distributed import cleanup, init_distributed
     from transformer_anatomy.viz import plot_positional_encoding
 
     started = time.time()
     t_start = time.perf_counter()
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    info = init_distributed()  # joins torchrun's process group; a no-op in a plain process
+    if info.distributed and info.device.type == "cuda":
+        device = str(info.device)  # cuda:LOCAL_RANK
+    elif info.distributed and args.device == "cuda":
+        raise SystemExit("--device cuda under torchrun needs CUDA (nccl); this machine has none")
+    else:
+        device = resolve_device(args.device)
+    args.rank0 = info.rank == 0
+    args.no_progress = args.no_progress or not args.rank0
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if args.rank0:
+        out.mkdir(parents=True, exist_ok=True)
     env = environment(device)
-    common = {"command": " ".join(command), "seed": args.seed, "quick": args.quick, "device": device, **env}
+    common = {"command": " ".join(command), "seed": args.seed, "quick": args.quick, "device": device,
+              "torch_options": torch_options(args),
+              "distributed": {"world_size": info.world_size, "backend": info.backend}, **env}
 
-    fig = plot_positional_encoding(sinusoidal_table(64, 64))
-    save_figure(fig, out / "positional_encoding.png")
+    if args.rank0:
+        fig = plot_positional_encoding(sinusoidal_table(64, 64))
+        save_figure(fig, out / "positional_encoding.png")
     written: dict[str, dict] = {}
 
     for task in args.tasks:
@@ -210,12 +246,16 @@ def run(args: argparse.Namespace, command: list[str]) -> int:
                 if reference and backend == "torch" and kind == "seq2seq":  # nn.Transformer, same config, lockstep
                     ref = prepare(args, task, data, "reference", run_name, "ReferenceSeq2Seq", kind, spec, device)
                     train([ctx, ref])
-                    runs[run_name] = report(ctx, data, baselines, out)
-                    runs["nn.Transformer"] = report(ref, data, baselines, out)
-                    print(compare_line(task, runs[run_name], runs["nn.Transformer"]), flush=True)
+                    if args.rank0:
+                        runs[run_name] = report(ctx, data, baselines, out)
+                        runs["nn.Transformer"] = report(ref, data, baselines, out)
+                        print(compare_line(task, runs[run_name], runs["nn.Transformer"]), flush=True)
                 else:
                     train([ctx])
-                    runs[run_name] = report(ctx, data, baselines, out)
+                    if args.rank0:
+                        runs[run_name] = report(ctx, data, baselines, out)
+            if not args.rank0:
+                continue  # the other ranks only train
             result = {"task": task, "backend": backend, **common, "wall_time_s": time.perf_counter() - t0,
                       "finished": _now(), "data": data_description(data), "baselines": baselines,
                       "headline": {name: r["headline"] for name, r in runs.items()}, "runs": runs}
@@ -225,8 +265,13 @@ def run(args: argparse.Namespace, command: list[str]) -> int:
                              "git_commit": env["git"]["commit"], "finished": result["finished"],
                              "wall_time_s": result["wall_time_s"], "headline": result["headline"]}
         for i, (run_name, _, kind) in enumerate(MODELS[task]):
-            curves_figure(out, task, run_name, kind, i == 0, args)
+            if args.rank0:
+                curves_figure(out, task, run_name, kind, i == 0, args)
 
+    if not args.rank0:
+        cleanup()
+        return 0
+    cleanup()
     manifest = {**common, "started": _iso(started), "finished": _now(), "wall_time_s": time.perf_counter() - t_start,
                 "tasks": args.tasks, "backends": args.backends}
     update_manifest(out / "manifest.json", manifest, written)
@@ -276,7 +321,8 @@ def prepare(args, task, data, backend, run_name, model_cls, kind, spec, device) 
 
     model, size = build_model(backend, model_cls, kind, data, spec, args.seed)
     dev = "cpu" if backend == "numpy" else device
-    cfg = TrainConfig(kind=kind, seed=args.seed, device=dev, **spec["train"])
+    torch_opts = torch_options(args) if backend != "numpy" else {}
+    cfg = TrainConfig(kind=kind, seed=args.seed, device=dev, **spec["train"], **torch_opts)
     label = f"{task}/{BACKEND_LABEL[backend]}/{run_name}"
     bar = tqdm(total=cfg.max_steps, desc=label, leave=False, disable=args.no_progress, dynamic_ncols=True)
     main_metric = MAIN_METRIC[kind]
@@ -292,6 +338,12 @@ def prepare(args, task, data, backend, run_name, model_cls, kind, spec, device) 
     trainer = (NumpyTrainer if backend == "numpy" else TorchTrainer)(model, data, cfg, callback=progress)
     return {"task": task, "backend": backend, "run_name": run_name, "model_cls": model_cls, "kind": kind,
             "model": model, "size": size, "config": cfg, "bar": bar, "trainer": trainer}
+
+
+def torch_options(args: argparse.Namespace) -> dict:
+    """The TrainConfig fields that say how a PyTorch step is computed (recorded in the results)."""
+    return {"amp": args.amp, "compile": args.compile, "sdpa_backend": args.sdpa_backend,
+            "grad_checkpointing": args.grad_checkpointing}
 
 
 def train(runs: list[dict]) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import os
 import random
 
 import numpy as np
 import pytest
 import torch
 
-from transformer_anatomy.training import TrainConfig, checkpoint
+from transformer_anatomy.training import TrainConfig, atomic_write, checkpoint
 from transformer_anatomy.training.checkpoint import (
     CheckpointError,
     load_numpy_checkpoint,
@@ -169,3 +170,13 @@ def test_atomic_write_creates_parent_and_replaces(tmp_path):
     checkpoint.atomic_write(target, lambda f: f.write(b"two"))
     assert target.read_bytes() == b"two"
     assert [p.name for p in target.parent.iterdir()] == ["file.bin"]
+
+
+def test_atomic_write_gives_ordinary_permissions(tmp_path):
+    """Results and checkpoints are readable like any file the user writes (not mkstemp's 0600)."""
+    old = os.umask(0o022)
+    try:
+        path = atomic_write(tmp_path / "r.json", lambda f: f.write(b"{}"))
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

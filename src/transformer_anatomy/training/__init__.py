@@ -32,7 +32,7 @@ from .seeding import seed_everything
 
 
 def __getattr__(name: str):  # torch is imported only when a torch trainer is asked for
-    if name in ("TorchTrainer", "resolve_device"):
+    if name in ("TorchTrainer", "resolve_device", "enable_gradient_checkpointing"):
         from . import torch_trainer
 
         return getattr(torch_trainer, name)
@@ -45,6 +45,6 @@ def __getattr__(name: str):  # torch is imported only when a torch trainer is as
 
 __all__ = [
     "CheckpointError", "LRSchedule", "MAIN_METRIC", "NumpyTrainer", "ReferenceSeq2Seq", "TorchTrainer",
-    "TrainConfig", "Trainer", "atomic_write", "best_spans", "load_numpy_checkpoint", "load_torch_checkpoint",
+    "TrainConfig", "Trainer", "atomic_write", "best_spans", "enable_gradient_checkpointing", "load_numpy_checkpoint", "load_torch_checkpoint",
     "resolve_device", "save_numpy_checkpoint", "save_torch_checkpoint", "seed_everything",
 ]

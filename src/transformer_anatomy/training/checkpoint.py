@@ -59,6 +59,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     The temporary file is flushed and ``fsync``-ed before ``os.replace``; the folder is
     ``fsync``-ed after it, so the new name survives a power cut. If ``write`` raises, the
     temporary file is deleted, ``path`` keeps its previous content and the error propagates.
+    The file gets the permissions a plain ``open(path, "w")`` would give (``0o666`` minus
+    the umask), not ``mkstemp``'s private ``0o600``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,6 +69,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
             os.fsync(f.fileno())  # the bytes are on disk before the rename
         os.replace(tmp, path)  # atomic on POSIX and Windows within one file system
     except BaseException:
@@ -76,6 +79,19 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     _fsync_dir(path.parent)
     return path
 # --8<-- [end:atomic_write]
+
+
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask is process-wide, not thread-safe)
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: reading it means setting it; put it straight back
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -191,6 +207,11 @@ def save_torch_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> 
 
     ``state`` gets a ``"format"`` entry. Raises ``TypeError`` (before touching the disk) if
     something inside would not load with ``weights_only=True``.
+
+    Shape:
+        state: nested dicts/lists of tensors of any shape (``model.state_dict()``: e.g.
+        ``(V, E)`` embeddings, ``(3E, E)`` ``in_proj_weight``; optimizer moments: the shape
+        of their parameter) and plain values; every tensor is saved with its shape and dtype.
     """
     obj = {"format": FORMAT, "backend": "torch", **state}
     _check_torch_safe(obj)
@@ -198,7 +219,12 @@ def save_torch_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> 
 
 
 def load_torch_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
-    """``torch.load(path, weights_only=True)``; any failure becomes :class:`CheckpointError`."""
+    """``torch.load(path, weights_only=True)``; any failure becomes :class:`CheckpointError`.
+
+    Shape:
+        returns the saved dict: every tensor has the shape and dtype it was saved with (see
+        :func:`save_torch_checkpoint`), on ``map_location``.
+    """
     import torch
 
     path = Path(path)
@@ -258,6 +284,11 @@ def save_numpy_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> 
     Arrays are stored under their flattened path (``model/generator.weight``); the rest goes
     into the JSON string ``__meta__``. ``path`` is used as given (``np.savez`` would append
     ``.npz`` to a name; writing through a file object does not).
+
+    Shape:
+        state: nested dicts/lists of arrays of any shape (``model.state_dict()``: e.g.
+        ``(V, E)`` embeddings, ``(3E, E)`` ``in_proj_weight``; optimizer moments: the shape
+        of their parameter) and plain values; every array is saved with its shape and dtype.
     """
     arrays: dict[str, np.ndarray] = {}
     skeleton = _split_arrays(_encode_ints({"format": FORMAT, "backend": "numpy", **state}), (), arrays)
@@ -267,7 +298,12 @@ def save_numpy_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> 
 
 def load_numpy_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """``np.load(path, allow_pickle=False)`` back into the nested dict; failures raise
-    :class:`CheckpointError` naming the path."""
+    :class:`CheckpointError` naming the path.
+
+    Shape:
+        returns the saved dict: every array has the shape and dtype it was saved with (see
+        :func:`save_numpy_checkpoint`).
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")

@@ -18,6 +18,7 @@ TASK_KINDS = ("seq2seq", "classification", "tagging", "qa")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "noam", "cosine")
 DECODINGS = ("greedy", "beam")
+SDPA_BACKENDS = ("auto", "math", "flash", "efficient", "cudnn")
 
 
 # --8<-- [start:train_config]
@@ -54,6 +55,9 @@ class TrainConfig:
     seed: int = 0  # fixes the data order (each epoch's shuffle comes from (seed, epoch))
     device: str = "cpu"  # torch only: cpu | cuda
     amp: bool = True  # torch only: bf16 autocast on CUDA (never on CPU)
+    compile: bool = False  # torch only: train through torch.compile(model) (evaluation stays eager)
+    sdpa_backend: str = "auto"  # torch only: auto | math | flash | efficient | cudnn (sdpa_kernel)
+    grad_checkpointing: bool = False  # torch only: recompute each layer's activations in backward
 
     def __post_init__(self) -> None:
         self.betas = (float(self.betas[0]), float(self.betas[1]))
@@ -85,6 +89,7 @@ class TrainConfig:
             ("log_every", _is_int(self.log_every) and self.log_every >= 1),
             ("seed", _is_int(self.seed) and self.seed >= 0),
             ("device", self.device in ("cpu", "cuda") or self.device.startswith("cuda:")),
+            ("sdpa_backend", self.sdpa_backend in SDPA_BACKENDS),
         ]
         for name, ok in checks:
             if not ok:

@@ -84,10 +84,18 @@ class Trainer:
             "train_loss", "metrics": {...}}, ...]}``; identical between runs with the same seed.
         timings: wall-clock seconds per evaluation (``{"step", "elapsed", "train_time"}``);
             kept apart from ``history`` because times are never reproducible.
+
+    Shape:
+        A micro-batch is a dict of int64 arrays padded to its longest row: ``src`` ``(N, S)``;
+        seq2seq ``tgt_in``/``tgt_out`` ``(N, T)``; classification ``label`` ``(N,)``; tagging
+        ``tags`` ``(N, S)``; QA ``start``/``end`` ``(N,)``. :meth:`predict` returns ``logits``
+        ``(n, T, V)`` / ``(n, C)`` / ``(n, S, C)``, or ``start_logits``/``end_logits`` ``(n, S)``,
+        and for seq2seq ``decoded`` ``(n, L)`` ids (``<sos>`` first).
     """
 
     backend = "base"
     checkpoint_ext = ""
+    supports_torch_options = False  # compile, sdpa_backend, grad_checkpointing (TorchTrainer only)
 
     def __init__(
         self,
@@ -97,6 +105,11 @@ class Trainer:
         callback: Callback | None = None,
         checkpoint_dir: str | Path | None = None,
     ) -> None:
+        if not self.supports_torch_options:
+            for name, default in (("compile", False), ("sdpa_backend", "auto"), ("grad_checkpointing", False)):
+                if getattr(config, name) != default:
+                    raise ValueError(f"TrainConfig.{name}={getattr(config, name)!r} is a PyTorch option; "
+                                     f"the {self.backend} trainer has no such thing (leave it at {default!r})")
         missing = [f for f in _REQUIRED_FIELDS[config.kind] if f not in data.train]
         if missing:
             raise ValueError(f"task {data.name!r} has no field(s) {missing} needed by kind={config.kind!r}")
@@ -355,13 +368,14 @@ class Trainer:
         """Restore a state written by :meth:`save_checkpoint`, so :meth:`fit` continues it.
 
         With ``strict_config`` the checkpoint's config must equal this trainer's except for
-        ``max_steps``, ``target_metric``, ``device`` and ``amp`` (``ValueError`` names the
+        ``max_steps``, ``target_metric``, ``device``, ``amp``, ``compile``, ``sdpa_backend`` and
+        ``grad_checkpointing`` (how a step is computed, not what it computes; ``ValueError`` names the
         fields that differ). Returns the loaded dict.
         """
         state = self._load_file(Path(path))
         if strict_config:
             mine, theirs = self.config.to_dict(), dict(state["config"])
-            free = {"max_steps", "target_metric", "device", "amp"}
+            free = {"max_steps", "target_metric", "device", "amp", "compile", "sdpa_backend", "grad_checkpointing"}
             diff = sorted(k for k in mine if k not in free and mine[k] != theirs.get(k))
             if diff:
                 raise ValueError(f"checkpoint {path} was made with a different config: {diff}")

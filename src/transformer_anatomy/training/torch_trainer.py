@@ -16,18 +16,37 @@ On CUDA the forward pass runs under ``torch.autocast(dtype=torch.bfloat16)`` (``
 on CPU never, so CPU runs are bit-reproducible: same seed, same thread count -> the same
 losses, and a run resumed from a checkpoint equals the uninterrupted one.
 
+Options for how a step is computed (``TrainConfig``; the maths is unchanged):
+``compile=True`` trains through ``torch.compile(model)``; ``sdpa_backend`` pins
+``F.scaled_dot_product_attention`` to one kernel (``torch.nn.attention.sdpa_kernel``);
+``grad_checkpointing=True`` recomputes every encoder/decoder layer in backward
+(:func:`enable_gradient_checkpointing`).
+
+**Data parallel.** When a ``torch.distributed`` process group is up (``torchrun``, see
+``training.distributed``), the trainer wraps the model in ``DistributedDataParallel`` and
+``config.batch_size`` is the *global* batch: every rank draws the same shuffled micro-batch and
+keeps rows ``rank, rank + P, ...`` of it (the ``DistributedSampler`` rule), its loss is its
+rows' summed loss times ``P`` divided by the global target count, and DDP's gradient mean
+(``/ P``) turns that into exactly the gradient of the global batch's mean loss. Every rank
+evaluates on the whole split with identical weights, so they stop together; only rank 0
+writes checkpoints. With ``dropout=0`` the run equals the single-process run up to the order
+of floating-point sums (``tests/training/test_ddp.py``).
+
 Page: ``docs/training.md`` and ``docs/advanced-training.md``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from transformer_anatomy.tasks import TaskData
 from transformer_anatomy.tasks.vocab import EOS_ID, PAD_ID, SOS_ID
@@ -56,12 +75,19 @@ class TorchTrainer(Trainer):
     signature, such as :class:`~transformer_anatomy.training.ReferenceSeq2Seq`).
 
     The model is moved to ``config.device``. The optimizer is ``torch.optim.Adam`` or
-    ``AdamW``; its learning rate is set before every step from the shared schedule.
+    ``AdamW``; its learning rate is set before every step from the shared schedule. Under
+    ``torchrun`` (a process group is up) it trains with ``DistributedDataParallel`` and
+    ``config.batch_size`` is the global batch (module docstring).
 
     Args: see :class:`~transformer_anatomy.training.loop.Trainer`.
+
+    Shape:
+        As :class:`~transformer_anatomy.training.loop.Trainer`; under DDP each rank's share of
+        a micro-batch is ``(ceil(N / P), S)`` or one row fewer.
     """
 
     backend = "torch"
+    supports_torch_options = True
     checkpoint_ext = ".pt"
 
     def __init__(
@@ -81,24 +107,48 @@ class TorchTrainer(Trainer):
         self.optimizer = opt_cls(model.parameters(), lr=self.schedule(1), betas=config.betas, eps=config.eps,
                                  weight_decay=config.weight_decay)
         self.use_amp = bool(config.amp and self.device.type == "cuda")
+        if config.grad_checkpointing:
+            enable_gradient_checkpointing(self.model)
+        # data parallel: one process per device, started by torchrun (module docstring)
+        self.distributed = dist.is_available() and dist.is_initialized()
+        self.world_size = dist.get_world_size() if self.distributed else 1
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.train_model: torch.nn.Module = self.model  # what the training forward calls
+        if self.distributed:
+            ids = [self.device.index if self.device.index is not None else torch.cuda.current_device()] \
+                if self.device.type == "cuda" else None
+            self.train_model = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            if self.rank != 0:
+                self.checkpoint_dir = None  # rank 0 writes; every rank can load
+        if config.compile:
+            self.train_model = torch.compile(self.train_model)
 
     # ------------------------------------------------------------------------------ helpers
     def _tensor(self, a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a)).to(self.device, non_blocking=True)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
+        stack = contextlib.ExitStack()
         if self.use_amp:
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+            stack.enter_context(torch.autocast(device_type="cuda", dtype=torch.bfloat16))
+        if self.config.sdpa_backend != "auto":
+            from torch.nn.attention import SDPBackend, sdpa_kernel
+
+            name = {"math": "MATH", "flash": "FLASH_ATTENTION", "efficient": "EFFICIENT_ATTENTION",
+                    "cudnn": "CUDNN_ATTENTION"}[self.config.sdpa_backend]
+            stack.enter_context(sdpa_kernel(getattr(SDPBackend, name)))
+        return stack
 
     # --8<-- [start:loss]
-    def loss_sum(self, batch: dict[str, np.ndarray], label_smoothing: float) -> torch.Tensor:
-        """The batch's summed loss (divide by the number of targets for the mean).
+    def loss_sum(self, batch: dict[str, np.ndarray], label_smoothing: float,
+                 model: torch.nn.Module | None = None) -> torch.Tensor:
+        """The batch's summed loss (divide by the number of targets for the mean); ``model``
+        defaults to the plain model (the training step passes the DDP/compiled wrapper).
 
         Shape: seq2seq logits ``(N, T, V)`` vs tgt_out ``(N, T)``; classification ``(N, C)`` vs
         label ``(N,)``; tagging ``(N, S, C)`` vs tags ``(N, S)``; QA 2 x ``(N, S)`` vs start, end ``(N,)``.
         """
-        kind, m = self.config.kind, self.model
+        kind, m = self.config.kind, self.model if model is None else model
         src = self._tensor(batch["src"])
         with self._autocast():
             if kind == "seq2seq":
@@ -124,20 +174,49 @@ class TorchTrainer(Trainer):
     # ------------------------------------------------------------------------------ backend
     # --8<-- [start:train_step]
     def _train_step(self, micro_batches: list[dict[str, np.ndarray]], total: int, lr: float) -> float:
-        self.model.train()
+        self.train_model.train()
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         loss_value = 0.0
-        for batch in micro_batches:  # gradient accumulation: .grad sums over micro-batches
-            loss = self.loss_sum(batch, self.config.label_smoothing) / max(total, 1)
-            loss.backward()
-            loss_value += float(loss.detach())
+        if self.world_size == 1:
+            for batch in micro_batches:  # gradient accumulation: .grad sums over micro-batches
+                loss = self.loss_sum(batch, self.config.label_smoothing, self.train_model) / max(total, 1)
+                loss.backward()
+                loss_value += float(loss.detach())
+        else:
+            loss_value = self._distributed_backward(micro_batches, total)
         if self.config.clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return loss_value
     # --8<-- [end:train_step]
+
+    # --8<-- [start:distributed_step]
+    def _distributed_backward(self, micro_batches: list[dict[str, np.ndarray]], total: int) -> float:
+        """This rank's rows of every micro-batch; DDP averages the gradients in the last backward."""
+        P, r = self.world_size, self.rank
+        local_sum = 0.0
+        for i, batch in enumerate(micro_batches):
+            mine = {k: v[r::P] for k, v in batch.items()}  # rows r, r + P, ... (DistributedSampler's rule)
+            weight = P / max(total, 1)  # DDP divides the summed gradients by P
+            if len(mine["src"]) == 0:  # a last batch smaller than P: join the all-reduce with zeros
+                mine, weight = {k: v[:1] for k, v in batch.items()}, 0.0
+            last = i == len(micro_batches) - 1
+            sync = contextlib.nullcontext() if last else self._no_sync()  # one all-reduce per step
+            with sync:
+                loss = self.loss_sum(mine, self.config.label_smoothing, self.train_model) * weight
+                loss.backward()
+            local_sum += float(loss.detach()) / P
+        value = torch.tensor([local_sum], dtype=torch.float64, device=self.device)  # nccl: on the GPU
+        dist.all_reduce(value)  # the global batch's mean loss, the same on every rank
+        return float(value.item())
+
+    def _no_sync(self) -> contextlib.AbstractContextManager:
+        ddp = self.train_model
+        ddp = getattr(ddp, "_orig_mod", ddp)  # under torch.compile
+        return ddp.no_sync() if hasattr(ddp, "no_sync") else contextlib.nullcontext()
+    # --8<-- [end:distributed_step]
 
     @torch.no_grad()
     def _logits(self, batch: dict[str, np.ndarray]) -> Any:
@@ -190,3 +269,38 @@ class TorchTrainer(Trainer):
 
     def _load_file(self, path: Path) -> dict[str, Any]:
         return load_torch_checkpoint(path, map_location="cpu")
+
+
+# --8<-- [start:checkpointing]
+def enable_gradient_checkpointing(model: torch.nn.Module) -> torch.nn.Module:
+    """Run every encoder and decoder layer of ``model`` under ``torch.utils.checkpoint``.
+
+    Backward then recomputes each layer's activations from its input instead of keeping
+    them: less memory, about one more forward pass of time (``docs/advanced-training.md``
+    measures both). Works on ``Seq2SeqTransformer`` (``model.transformer.encoder/decoder``),
+    the encoder-only models (``model.encoder``) and ``ReferenceSeq2Seq``. Outside training
+    (``torch.no_grad()``) the layers run as usual. Returns ``model``.
+
+    Shape: unchanged; every layer still maps ``(N, L, E) -> (N, L, E)``.
+    """
+    stacks = []
+    for name in ("transformer.encoder", "transformer.decoder", "encoder", "decoder"):
+        try:
+            stacks.append(model.get_submodule(name))
+        except AttributeError:
+            continue
+    layers = [layer for stack in stacks for layer in getattr(stack, "layers", [])]
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no encoder/decoder layers to checkpoint")
+    for layer in layers:
+        if not getattr(layer, "_ta_checkpointed", False):
+            layer.forward = functools.partial(_checkpointed, layer.forward)
+            layer._ta_checkpointed = True
+    return model
+
+
+def _checkpointed(forward, *args, **kwargs):
+    if not torch.is_grad_enabled():
+        return forward(*args, **kwargs)
+    return checkpoint(forward, *args, use_reentrant=False, **kwargs)
+# --8<-- [end:checkpointing]

@@ -1,0 +1,87 @@
+"""The PyTorch-only step options: gradient checkpointing and a pinned SDPA kernel change how a
+step is computed, not what it computes; the NumPy trainer refuses them by name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from transformer_anatomy.torch import Seq2SeqTransformer, TransformerQA
+from transformer_anatomy.training import NumpyTrainer, TorchTrainer, TrainConfig, enable_gradient_checkpointing
+
+from .conftest import TINY, numpy_seq2seq
+
+
+def _run(data, **options):
+    torch.manual_seed(0)
+    V = len(data.src_vocab)
+    model = Seq2SeqTransformer(V, V, dropout=0.1, **TINY)  # dropout on: recomputation must replay the masks
+    cfg = TrainConfig(kind="seq2seq", max_steps=4, batch_size=16, lr=3e-3, schedule="constant", warmup=0,
+                      eval_every=2, log_every=1, **options)
+    trainer = TorchTrainer(model, data, cfg)
+    trainer.fit()
+    return trainer
+
+
+def test_gradient_checkpointing_gives_the_same_training(tiny_reversal):
+    plain = _run(tiny_reversal)
+    ckpt = _run(tiny_reversal, grad_checkpointing=True)
+    assert [h["loss"] for h in ckpt.history["train"]] == pytest.approx(
+        [h["loss"] for h in plain.history["train"]], rel=1e-6)
+    for (name, a), b in zip(plain.model.state_dict().items(), ckpt.model.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=lambda m, n=name: f"{n}: {m}")
+    assert plain.history["train"][-1]["loss"] < plain.history["train"][0]["loss"]
+
+
+def test_checkpointed_layers_really_recompute(tiny_reversal):
+    torch.manual_seed(0)
+    model = enable_gradient_checkpointing(TransformerQA(20, d_model=16, nhead=2, num_layers=2, dim_feedforward=32))
+    calls = []
+    layer = model.encoder.layers[0]
+    layer.self_attn.register_forward_hook(lambda *a: calls.append(1))
+    start, end = model(torch.randint(1, 20, (2, 5)))
+    assert len(calls) == 1
+    (start.sum() + end.sum()).backward()
+    assert len(calls) == 2  # the backward pass ran the layer's forward again
+    with torch.no_grad():
+        model(torch.randint(1, 20, (2, 5)))
+    assert len(calls) == 3  # no recomputation machinery outside autograd
+    enable_gradient_checkpointing(model)  # idempotent: wrapping twice would recompute twice
+    model(torch.randint(1, 20, (2, 5))).__getitem__(0).sum().backward()
+    assert len(calls) == 5
+
+
+def test_math_sdpa_kernel_matches_the_default(tiny_reversal):
+    auto = _run(tiny_reversal)
+    math_ = _run(tiny_reversal, sdpa_backend="math")
+    assert math_.config.sdpa_backend == "math"
+    assert [h["loss"] for h in math_.history["train"]] == pytest.approx(
+        [h["loss"] for h in auto.history["train"]], rel=1e-5)
+
+
+@pytest.mark.parametrize("field,value", [("compile", True), ("sdpa_backend", "flash"), ("grad_checkpointing", True)])
+def test_numpy_trainer_refuses_torch_options(tiny_reversal, field, value):
+    cfg = TrainConfig(kind="seq2seq", max_steps=1, batch_size=8, **{field: value})
+    with pytest.raises(ValueError, match=rf"TrainConfig.{field}={value!r} is a PyTorch option"):
+        NumpyTrainer(numpy_seq2seq(tiny_reversal), tiny_reversal, cfg)
+
+
+def test_bad_sdpa_backend_is_named():
+    with pytest.raises(ValueError, match=r"invalid TrainConfig.sdpa_backend: 'fast'"):
+        TrainConfig(sdpa_backend="fast")
+
+
+def test_checkpointing_needs_layers():
+    with pytest.raises(ValueError, match="Linear has no encoder/decoder layers to checkpoint"):
+        enable_gradient_checkpointing(torch.nn.Linear(2, 2))
+
+
+def test_options_are_recorded_and_resumable(tmp_path, tiny_reversal):
+    """A checkpoint made with one way of computing resumes under another (only the maths must match)."""
+    t = _run(tiny_reversal, grad_checkpointing=True)
+    path = t.save_checkpoint(tmp_path / "c.pt")
+    again = _run(tiny_reversal)
+    again.load_checkpoint(path)
+    assert again.step == 4 and t.config.to_dict()["grad_checkpointing"] is True
+    assert np.isfinite(again.history["train"][-1]["loss"])
