@@ -70,3 +70,41 @@ def test_mermaid_is_generated_from_the_trace():
     text = m.mermaid(t, m.INPUTS["classification"][0](t["batch"]), "logits", "loss")
     assert text.startswith("```mermaid\nflowchart TD") and m.fmt(t["rows"]["tok_emb"]["out"]) in text
     assert "mean over non-pad positions" in text
+
+
+@functools.cache
+def trained():
+    spec = importlib.util.spec_from_file_location("data_flow_trained", SNIPPETS / "trained.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fake_result(tmp_path, task, backend, value, baseline_value):
+    import json
+
+    run = {"model": {"class": "TransformerQA", "num_params": 1234, "config": {"d_model": 8}},
+           "headline": {"metric": "exact_match", "split": "test", "value": value, "baseline": "first_candidate",
+                        "baseline_value": baseline_value},
+           "test_metrics": {"loss": 0.1, "exact_match": value, "f1": 0.95},
+           "summary": {"step": 40, "best_step": 30, "best_metric": value, "train_time_s": 12.0},
+           "history": {"eval": [{"step": 10, "metrics": {"exact_match": 0.3}},
+                                {"step": 20, "metrics": {"exact_match": 0.8}}]}}
+    result = {"runs": {"encoder_qa": run}, "data": {"params": {"extra_fact_prob": 0.0}},
+              "command": "python scripts/reproduce.py --task qa"}
+    (tmp_path / f"{task}-{backend}.json").write_text(json.dumps(result))
+
+
+def test_trained_table_reads_the_result_files(tmp_path, capsys):
+    m = trained()
+    _fake_result(tmp_path, "qa", "torch", 0.987, 0.42)
+    rows = m.trained_rows("qa", tmp_path)
+    assert [(r["backend"], r["value"], r["baseline_value"], r["others"]) for r in rows] == [
+        ("torch", 0.987, 0.42, {"loss": 0.1, "f1": 0.95})]
+    assert m.first_step_above("qa", "torch", 0.42, tmp_path) == 20
+    assert m.first_step_above("qa", "torch", 0.9, tmp_path) is None
+    m.report_trained("qa", tmp_path)
+    out = capsys.readouterr().out
+    assert "exact match **0.987**, f1 0.950" in out and "first_candidate 0.420" in out and "extra_fact_prob=0.0" in out
+    m.report_trained("sentiment", tmp_path)  # nothing produced yet: says so, with the command
+    assert "run `python scripts/reproduce.py --task sentiment`" in capsys.readouterr().out
