@@ -72,3 +72,19 @@ def report_curves(task, results=RESULTS):
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         print(f'<img src="data:image/png;base64,{data}" alt="training curves of the {task} runs" '
               'style="max-width:100%">')
+
+
+def report_transition(task="qa", results=RESULTS):
+    """When the validation metric first beat the task's headline baseline, and when it passed 0.9."""
+    for backend, label in BACKENDS.items():
+        path = Path(results) / f"{task}-{backend}.json"
+        if not path.exists():
+            continue
+        run = next(iter(json.loads(path.read_text())["runs"].values()))
+        base, name = run["headline"]["baseline_value"], run["headline"]["baseline"]
+        above = first_step_above(task, backend, base, results)
+        high = first_step_above(task, backend, 0.9, results)
+        first = run["history"]["eval"][0]
+        metric = run["headline"]["metric"]
+        print(f"- {label}: validation {metric.replace('_', ' ')} {first['metrics'][metric]:.3f} at step "
+              f"{first['step']}; first above {name} ({base:.3f}) at step {above}; first above 0.9 at step {high}.")
