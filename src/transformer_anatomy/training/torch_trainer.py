@@ -178,13 +178,15 @@ class TorchTrainer(Trainer):
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         loss_value = 0.0
-        if self.world_size == 1:
-            for batch in micro_batches:  # gradient accumulation: .grad sums over micro-batches
-                loss = self.loss_sum(batch, self.config.label_smoothing, self.train_model) / max(total, 1)
+        for i, batch in enumerate(micro_batches):  # gradient accumulation: .grad sums over micro-batches
+            rows, weight = self._my_rows(batch)  # one process: the whole batch, weight 1
+            last = i == len(micro_batches) - 1
+            with contextlib.nullcontext() if last else self._no_sync():  # DDP: one all-reduce per step
+                loss = self.loss_sum(rows, self.config.label_smoothing, self.train_model) / max(total, 1) * weight
                 loss.backward()
-                loss_value += float(loss.detach())
-        else:
-            loss_value = self._distributed_backward(micro_batches, total)
+            loss_value += float(loss.detach())
+        if self.world_size > 1:
+            loss_value = self._mean_over_ranks(loss_value)
         if self.config.clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
         self.optimizer.step()
@@ -193,28 +195,29 @@ class TorchTrainer(Trainer):
     # --8<-- [end:train_step]
 
     # --8<-- [start:distributed_step]
-    def _distributed_backward(self, micro_batches: list[dict[str, np.ndarray]], total: int) -> float:
-        """This rank's rows of every micro-batch; DDP averages the gradients in the last backward."""
+    def _my_rows(self, batch: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
+        """This rank's rows of a micro-batch and the factor on their loss.
+
+        Rows ``r, r + P, ...`` (DistributedSampler's rule), weight ``P``: DDP divides the summed
+        gradients by ``P``. A micro-batch with fewer than ``P`` rows leaves some rank none: it
+        runs one row with weight 0, so it still joins the all-reduce.
+        """
         P, r = self.world_size, self.rank
-        local_sum = 0.0
-        for i, batch in enumerate(micro_batches):
-            mine = {k: v[r::P] for k, v in batch.items()}  # rows r, r + P, ... (DistributedSampler's rule)
-            weight = P / max(total, 1)  # DDP divides the summed gradients by P
-            if len(mine["src"]) == 0:  # a last batch smaller than P: join the all-reduce with zeros
-                mine, weight = {k: v[:1] for k, v in batch.items()}, 0.0
-            last = i == len(micro_batches) - 1
-            sync = contextlib.nullcontext() if last else self._no_sync()  # one all-reduce per step
-            with sync:
-                loss = self.loss_sum(mine, self.config.label_smoothing, self.train_model) * weight
-                loss.backward()
-            local_sum += float(loss.detach()) / P
-        value = torch.tensor([local_sum], dtype=torch.float64, device=self.device)  # nccl: on the GPU
-        dist.all_reduce(value)  # the global batch's mean loss, the same on every rank
+        if P == 1:
+            return batch, 1.0
+        mine = {k: v[r::P] for k, v in batch.items()}
+        if len(mine["src"]) == 0:
+            return {k: v[:1] for k, v in batch.items()}, 0.0
+        return mine, float(P)
+
+    def _mean_over_ranks(self, local: float) -> float:
+        """Each rank's loss was scaled by ``P``: the all-reduced sum / ``P`` is the global batch's mean."""
+        value = torch.tensor([local / self.world_size], dtype=torch.float64, device=self.device)  # nccl: GPU
+        dist.all_reduce(value)
         return float(value.item())
 
     def _no_sync(self) -> contextlib.AbstractContextManager:
-        ddp = self.train_model
-        ddp = getattr(ddp, "_orig_mod", ddp)  # under torch.compile
+        ddp = getattr(self.train_model, "_orig_mod", self.train_model)  # under torch.compile
         return ddp.no_sync() if hasattr(ddp, "no_sync") else contextlib.nullcontext()
     # --8<-- [end:distributed_step]
 
