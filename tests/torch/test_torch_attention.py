@@ -389,3 +389,27 @@ def test_merge_masks_returns_bool_when_all_bool_and_float_otherwise():
     assert merged_f.dtype == torch.float32
     assert torch.isneginf(merged_f).tolist() == [[[[False, True], [False, True]]]]
     assert merge_masks(None, None, False, 1, 1, 2, 2, torch.float32, torch.device("cpu")) is None
+
+
+@pytest.mark.parametrize("dtype_kind", ["bool", "float"])
+def test_is_causal_adds_to_a_given_mask_like_numpy(dtype_kind):
+    """``is_causal=True`` with an ``attn_mask``: both apply (the NumPy function's meaning)."""
+    import numpy as np
+
+    from transformer_anatomy.numpy import scaled_dot_product_attention as np_sdpa
+
+    g = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(2, 5, 4, generator=g, dtype=torch.float64) for _ in range(3))
+    blocked = torch.rand(5, 5, generator=g) < 0.3
+    blocked.fill_diagonal_(False)  # every row keeps a key, so no row is fully masked
+    mask = blocked if dtype_kind == "bool" else torch.zeros(5, 5, dtype=torch.float64).masked_fill(blocked, -1e9)
+    causal = torch.ones(5, 5, dtype=torch.bool).triu_(1)
+    both = blocked | causal
+    out, w = scaled_dot_product_attention(q, k, v, mask, is_causal=True)
+    want, want_w = scaled_dot_product_attention(q, k, v, both)
+    torch.testing.assert_close(out, want, rtol=1e-12, atol=1e-12)
+    assert bool((w[..., causal] == 0).all())  # nothing from the future
+    np_out, np_w = np_sdpa(q.numpy(), k.numpy(), v.numpy(), mask.numpy(), is_causal=True)
+    np.testing.assert_allclose(out.numpy(), np_out, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(w.numpy(), np_w, rtol=1e-10, atol=1e-12)
+    assert not torch.allclose(out, scaled_dot_product_attention(q, k, v, mask)[0])  # causality changed it

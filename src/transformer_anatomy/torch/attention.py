@@ -45,8 +45,9 @@ def scaled_dot_product_attention(
     """Explicit matmul–softmax–matmul attention that also returns the attention weights.
 
     ``attn_mask`` follows our convention (bool ``True`` = blocked, float = added), unlike
-    ``F.scaled_dot_product_attention`` (bool ``True`` = attend). ``is_causal`` applies the
-    causal mask when ``attn_mask`` is None. Rows with every key blocked give zero weights and
+    ``F.scaled_dot_product_attention`` (bool ``True`` = attend). ``is_causal`` adds the causal
+    mask to ``attn_mask`` (as the NumPy function does; ``F.scaled_dot_product_attention``
+    refuses both at once). Rows with every key blocked give zero weights and
     a zero output. Dropout (``dropout_p > 0``) is applied to the weights, always: pass 0 in eval.
 
     Shape:
@@ -57,8 +58,14 @@ def scaled_dot_product_attention(
     T, S = query.size(-2), key.size(-2)
     scale = 1.0 / math.sqrt(query.size(-1)) if scale is None else scale
     scores = (query * scale) @ key.transpose(-2, -1)  # (..., T, D) x (..., D, S) -> (..., T, S)
-    if attn_mask is None and is_causal:
-        attn_mask = torch.ones(T, S, dtype=torch.bool, device=query.device).triu_(1)
+    if is_causal:
+        causal = torch.ones(T, S, dtype=torch.bool, device=query.device).triu_(1)  # (T, S), True = future
+        if attn_mask is None:
+            attn_mask = causal
+        elif attn_mask.dtype == torch.bool:
+            attn_mask = attn_mask | causal
+        else:
+            attn_mask = attn_mask.masked_fill(causal, float("-inf"))
     dead = None
     if attn_mask is not None:
         dead = _dead_rows(attn_mask)  # (..., T, 1): rows with nothing to attend to
