@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from transformer_anatomy.numpy.embedding import TokenIdError
 from transformer_anatomy.torch.embeddings import LearnedPositionalEmbedding, PositionalEncoding
 from transformer_anatomy.torch.kv_cache import KVCache
 from transformer_anatomy.torch.state_dict import StrictLoadMixin
@@ -33,7 +34,7 @@ def check_token_ids(ids: Tensor, vocab_size: int, name: str) -> None:
     lo, hi = int(lo), int(hi)
     if hi >= vocab_size or lo < 0:
         bad = hi if hi >= vocab_size else lo
-        raise ValueError(
+        raise TokenIdError(  # the NumPy models' error type: IndexError and ValueError
             f"{name}: token id {bad} is out of range for vocabulary size {vocab_size} (valid ids: 0..{vocab_size - 1})"
         )
 

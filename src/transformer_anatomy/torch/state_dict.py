@@ -18,9 +18,7 @@ from torch import nn
 __all__ = ["StateDictError", "StrictLoadMixin", "check_state_dict"]
 
 
-class StateDictError(RuntimeError):
-    """A state_dict does not fit a model: the message lists the missing, unexpected and
-    mis-sized keys."""
+from transformer_anatomy.numpy.module import StateDictError  # one error type for both backends
 
 
 def check_state_dict(module: nn.Module, state_dict: Mapping[str, Any], strict: bool = True) -> None:
