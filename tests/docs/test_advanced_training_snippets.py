@@ -85,7 +85,7 @@ def test_autocast_dtypes_and_small_difference():
 
 
 def test_checkpointing_keeps_gradients():
-    assert snippet("checkpointing").same_gradients() < 1e-6
+    assert snippet("checkpointing").same_gradients() == 0.0  # the same operations, replayed
 
 
 def test_ddp_sampler_matches_torch():
