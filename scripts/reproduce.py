@@ -182,7 +182,7 @@ FULL = {
 QUICK_DATA = dict(n_train=256, n_valid=64, n_test=64)
 QUICK_TRAIN = dict(max_steps=20, batch_size=32, lr=2e-3, schedule="cosine", warmup=5, eval_every=10, log_every=2)
 
-MAIN_METRIC = {"seq2seq": "exact_match", "classification": "accuracy", "tagging": "token_accuracy", "qa": "exact_match"}
+from transformer_anatomy.training.evaluation import MAIN_METRIC  # noqa: E402  (the trainer's own choice)
 BACKEND_LABEL = {"numpy": "NumPy", "torch": "PyTorch", "reference": "nn.Transformer (PyTorch)"}
 
 

@@ -127,10 +127,7 @@ def test_two_ranks_equal_one_process(tmp_path):
     single = subprocess.run([sys.executable, str(SCRIPT), *steps, "--out", str(tmp_path / "single")],
                             env=clean_env(), capture_output=True, text=True, timeout=120)
     assert single.returncode == 0, single.stderr
-    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                          "--master_addr=127.0.0.1", f"--master_port={free_port()}", str(SCRIPT), *steps,
-                          "--out", str(tmp_path / "ddp")],
-                         env=clean_env(), capture_output=True, text=True, timeout=120)
+    ddp = torchrun(str(SCRIPT), *steps, "--out", str(tmp_path / "ddp"), timeout=120)
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     one = json.loads((tmp_path / "single" / "ddp_check.json").read_text())
     two = json.loads((tmp_path / "ddp" / "ddp_check.json").read_text())

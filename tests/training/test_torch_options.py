@@ -3,7 +3,6 @@ step is computed, not what it computes; the NumPy trainer refuses them by name."
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -27,10 +26,10 @@ def _run(data, **options):
 def test_gradient_checkpointing_gives_the_same_training(tiny_reversal):
     plain = _run(tiny_reversal)
     ckpt = _run(tiny_reversal, grad_checkpointing=True)
-    assert [h["loss"] for h in ckpt.history["train"]] == pytest.approx(
-        [h["loss"] for h in plain.history["train"]], rel=1e-6)
+    # the same operations replayed in the same order: bit-identical on CPU
+    assert [h["loss"] for h in ckpt.history["train"]] == [h["loss"] for h in plain.history["train"]]
     for (name, a), b in zip(plain.model.state_dict().items(), ckpt.model.state_dict().values()):
-        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=lambda m, n=name: f"{n}: {m}")
+        assert torch.equal(a, b), name
     assert plain.history["train"][-1]["loss"] < plain.history["train"][0]["loss"]
 
 
@@ -81,7 +80,12 @@ def test_options_are_recorded_and_resumable(tmp_path, tiny_reversal):
     """A checkpoint made with one way of computing resumes under another (only the maths must match)."""
     t = _run(tiny_reversal, grad_checkpointing=True)
     path = t.save_checkpoint(tmp_path / "c.pt")
-    again = _run(tiny_reversal)
-    again.load_checkpoint(path)
-    assert again.step == 4 and t.config.to_dict()["grad_checkpointing"] is True
-    assert np.isfinite(again.history["train"][-1]["loss"])
+    torch.manual_seed(1)  # different weights from t's, so only loading can make them equal
+    V = len(tiny_reversal.src_vocab)
+    fresh = TorchTrainer(Seq2SeqTransformer(V, V, dropout=0.1, **TINY), tiny_reversal,
+                         t.config.replace(grad_checkpointing=False))
+    fresh.load_checkpoint(path)
+    assert fresh.step == 4 and fresh.history == t.history
+    for (name, a), b in zip(t.model.state_dict().items(), fresh.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert torch.load(path, weights_only=True)["config"]["grad_checkpointing"] is True

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from transformer_anatomy.tasks import make_qa_task, make_sentiment_task, make_tagging_task
+from transformer_anatomy.tasks.vocab import EOS_ID, PAD_ID, SOS_ID
 from transformer_anatomy.training import LRSchedule, NumpyTrainer, TorchTrainer, TrainConfig
 
 BACKENDS = ["torch", "numpy"]
@@ -288,8 +289,16 @@ def test_numpy_trainer_refuses_beam_search(tiny_reversal, make_model):
 
 def test_beam_decoding_in_the_torch_trainer(tiny_reversal, make_model):
     cfg = TrainConfig(kind="seq2seq", max_steps=1, batch_size=8, decoding="beam", beam_size=3)
-    metrics = TorchTrainer(make_model("torch", tiny_reversal), tiny_reversal, cfg).evaluate("test")
+    trainer = TorchTrainer(make_model("torch", tiny_reversal), tiny_reversal, cfg)
+    metrics = trainer.evaluate("test")
     assert 0.0 <= metrics["exact_match"] <= 1.0
+    decoded = trainer.predict("test")["decoded"]  # what the metrics were computed from
+    src = torch.from_numpy(tiny_reversal.split("test")["src"])
+    L = trainer.max_decode_len("test")
+    with torch.no_grad():
+        beam = trainer.model.beam_search(src, 3, L, SOS_ID, EOS_ID).numpy()
+    np.testing.assert_array_equal(decoded[:, : beam.shape[1]], beam)  # the trainer really used the beam
+    assert (decoded[:, beam.shape[1]:] == PAD_ID).all()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -102,16 +102,20 @@ def is_rank0() -> bool:
     return _env_int("RANK", 0) == 0
 
 
-def wrap_ddp(model: nn.Module, info: DistInfo | None = None) -> nn.Module:
+def wrap_ddp(model: nn.Module, where: DistInfo | torch.device | None = None) -> nn.Module:
     """``DistributedDataParallel(model)`` when a process group is up, else ``model`` itself.
 
-    The model must already be on ``info.device``. On CUDA the wrapper is pinned to that one
-    device (``device_ids=[local_rank]``); on CPU it gets no device ids.
+    The model must already be on the device (``where``: a :class:`DistInfo` or a device). On
+    CUDA the wrapper is pinned to that one device (``device_ids=[index]``; ``"cuda"`` without an
+    index means the current device); on CPU it gets no device ids.
     """
     if not (dist.is_available() and dist.is_initialized()):
         return model
-    if info is not None and info.device.type == "cuda":
-        return nn.parallel.DistributedDataParallel(model, device_ids=[info.device.index])
+    device = where.device if isinstance(where, DistInfo) else where
+    if device is not None and torch.device(device).type == "cuda":
+        index = torch.device(device).index
+        return nn.parallel.DistributedDataParallel(
+            model, device_ids=[index if index is not None else torch.cuda.current_device()])
     return nn.parallel.DistributedDataParallel(model)
 
 

@@ -53,6 +53,7 @@ from transformer_anatomy.tasks.vocab import EOS_ID, PAD_ID, SOS_ID
 
 from .checkpoint import load_torch_checkpoint, python_random_state, save_torch_checkpoint, set_python_random_state
 from .config import TrainConfig
+from .distributed import wrap_ddp
 from .loop import Callback, Trainer
 
 
@@ -99,9 +100,7 @@ class TorchTrainer(Trainer):
         checkpoint_dir: str | Path | None = None,
     ) -> None:
         super().__init__(model, data, config, callback, checkpoint_dir)
-        self.device = torch.device(config.device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"config.device={config.device!r} but torch.cuda.is_available() is False")
+        self.device = torch.device(resolve_device(config.device))
         self.model = model.to(self.device)
         opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt_cls(model.parameters(), lr=self.schedule(1), betas=config.betas, eps=config.eps,
@@ -115,9 +114,7 @@ class TorchTrainer(Trainer):
         self.rank = dist.get_rank() if self.distributed else 0
         self.train_model: torch.nn.Module = self.model  # what the training forward calls
         if self.distributed:
-            ids = [self.device.index if self.device.index is not None else torch.cuda.current_device()] \
-                if self.device.type == "cuda" else None
-            self.train_model = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            self.train_model = wrap_ddp(self.model, self.device)
             if self.rank != 0:
                 self.checkpoint_dir = None  # rank 0 writes; every rank can load
         if config.compile:
