@@ -17,13 +17,14 @@ export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: docs build test test-unit test-docs reproduce reproduce-quick bench install assets clean help
+.PHONY: docs build test test-unit test-docs reproduce reproduce-quick bench bench-cuda install assets clean help
 
 help:
 	@echo "make docs        build the site strictly and serve it on http://127.0.0.1:$(PORT)"
 	@echo "make test        every test: unit tests, the strict build, the browser tests"
 	@echo "make reproduce   regenerate every figure and result (scripts/reproduce.py)"
 	@echo "make bench       the side-by-side benchmarks in benchmarks/"
+	@echo "make bench-cuda  the training-step benchmark on a GPU (scripts/bench.py --device cuda --compile)"
 
 # --- install -------------------------------------------------------------------------------
 $(PY):
@@ -84,6 +85,12 @@ reproduce-quick: install
 bench: install
 	$(PY) benchmarks/bench_numpy_vs_torch.py
 	$(PY) benchmarks/bench_torch_vs_nn.py
+
+# On a CUDA machine (the GPU workflow): every precision, compile, SDPA and checkpointing
+# variant, ours vs nn.Transformer interleaved, at the PERF-NOTES sizes.
+BENCH_OUT ?= docs/results/bench-cuda.json
+bench-cuda: install
+	$(PY) scripts/bench.py --device cuda --compile --out $(BENCH_OUT)
 
 clean:
 	rm -rf site .pytest_cache .hypothesis

@@ -3,7 +3,7 @@
 Functions here return figures or strings; they never write files or show windows.
 """
 
-from .html import figure_to_img
+from .html import figure_to_img, figure_to_svg
 from .plots import (
     capture_attention,
     plot_attention,
@@ -16,6 +16,7 @@ from .plots import (
 __all__ = [
     "capture_attention",
     "figure_to_img",
+    "figure_to_svg",
     "plot_attention",
     "plot_positional_encoding",
     "plot_training_curves",
