@@ -3,6 +3,7 @@
 Functions here return figures or strings; they never write files or show windows.
 """
 
+from .architecture import PAGE_GROUPS, architecture_svg, you_are_here
 from .html import figure_to_img, figure_to_svg
 from .plots import (
     capture_attention,
@@ -14,6 +15,9 @@ from .plots import (
 )
 
 __all__ = [
+    "PAGE_GROUPS",
+    "architecture_svg",
+    "you_are_here",
     "capture_attention",
     "figure_to_img",
     "figure_to_svg",
