@@ -87,7 +87,8 @@ def test_pe_dot_product_depends_only_on_offset():
 
 def test_heatmap_is_an_inline_svg(capsys):
     snippet("positional").report_heatmap(L=8, E=8)
-    assert "data:image/svg+xml;base64," in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith('<figure class="ta-figure"><svg') and 'aria-label="Heatmap' in out
 
 
 def test_learned_vs_sinusoidal_usage():
@@ -120,3 +121,118 @@ def test_reports_run(capsys):
     snippet("learned").report_too_long()
     out = capsys.readouterr().out
     assert "<unk>" in out and "max |ours - torch autograd|" in out and "IndexError" in out
+
+
+def test_padding_figure_counts_the_pads():
+    m = snippet("tokenize")
+    vocab, seqs, ids, lengths = m.build()
+    _, info = m.padding_figure()
+    assert (info["N"], info["L"]) == ids.shape
+    assert info["pads"] == int((ids == vocab.pad_id).sum()) == ids.size - sum(map(len, seqs))
+
+
+def test_tied_measurement_matches_the_init_formulas():
+    # nn.Linear's default init is U(-1/√E, 1/√E): std 1/√(3E), so logits of unit inputs have std 1/√3,
+    # its rows have norm 1/√3 and PE rows √(E/2): ratio √(2/3)/√E unscaled, √(2/3) after × √E.
+    E = 64
+    t = snippet("scaling").tied_measurement(E)
+    assert t["logit_std"] == pytest.approx(3 ** -0.5, rel=0.05)
+    assert t["pe_norm"] == pytest.approx(math.sqrt(E / 2), rel=1e-6)
+    assert t["ratio_scaled"] == pytest.approx(math.sqrt(2 / 3), rel=0.05)
+    assert t["ratio_unscaled"] == pytest.approx(math.sqrt(2 / 3) / math.sqrt(E), rel=0.05)
+    assert t["logit_std_if_N01"] == pytest.approx(math.sqrt(E), rel=0.05)
+
+
+def test_scaling_figure_norms():
+    E = 64
+    _, norms = snippet("scaling").scaling_figure(E)
+    assert norms["PE"] == pytest.approx(math.sqrt(E / 2), rel=1e-9)
+    assert norms["W ~ N(0, 1/E), no scaling"] == pytest.approx(1.0, rel=0.05)
+    assert norms["W ~ N(0, 1/E), × √E"] == pytest.approx(math.sqrt(E), rel=0.05)
+    assert norms["W ~ N(0, 1), × √E"] == pytest.approx(E, rel=0.05)
+
+
+def test_offset_figure_band_has_no_width():
+    _, spread, err = snippet("positional").offsets_figure(64)
+    assert spread < 1e-9 and err < 1e-9
+
+
+def test_wavelengths_are_two_pi_over_the_frequencies():
+    w = snippet("positional").wavelengths(64)
+    assert w[0] == pytest.approx(2 * math.pi)
+    assert w[-1] == pytest.approx(2 * math.pi * 10000 ** (62 / 64))
+    assert np.all(np.diff(w) > 0)
+
+
+def test_similarity_figure_readings():
+    m = snippet("learned")
+    sims = m.similarities()
+    sin = sims["sinusoidal"]
+    # cos similarity of the sinusoidal rows depends on the offset only (rows all have norm √(E/2))
+    assert np.allclose(np.diag(sin, 1), np.diag(sin, 1)[0], atol=1e-12)
+    _, stats = m.similarity_figure()
+    (s_near, _), (l_near, l_far) = stats.values()
+    assert s_near > 0.9
+    assert abs(l_near) < 0.2 and abs(l_far) < 0.1
+
+
+def test_lookup_figure_one_hot_has_one_one_per_row():
+    _, r = snippet("lookup").lookup_figure()
+    assert np.array_equal(r["one_hot"].sum(axis=1), np.ones(len(r["ids"])))
+    assert np.array_equal(r["one_hot"].argmax(axis=1), r["ids"])
+
+
+def test_exercise_mask_from_lengths():
+    ex = snippet("exercises")
+    vocab, seqs, ids, lengths = snippet("tokenize").build()
+    from transformer_anatomy.numpy import make_key_padding_mask
+    assert np.array_equal(ex.mask_from_lengths(lengths, ids.shape[1]), make_key_padding_mask(ids, vocab.pad_id))
+    assert ex.mask_from_lengths([0, 3], 3).tolist() == [[True] * 3, [False] * 3]
+
+
+@pytest.mark.parametrize("E", [64, 256])
+def test_exercise_predicted_ratio_matches_measurement(E):
+    ex = snippet("exercises")
+    for r in snippet("scaling").norm_ratios(E):
+        assert ex.predicted_ratio(r["std"], r["mult"]) == pytest.approx(r["ratio"], rel=0.03)
+
+
+def test_exercise_shift_rotates_to_later_rows():
+    ex = snippet("exercises")
+    from transformer_anatomy.numpy import sinusoidal_table
+    pe = sinusoidal_table(200, 32)
+    for p, k in ((0, 1), (3, 17), (50, 120), (199, 0)):
+        np.testing.assert_allclose(ex.shift(pe[p], k), pe[p + k], atol=1e-12)
+    assert not np.allclose(ex.shift(pe[5], 1), pe[5])
+
+
+def test_exercise_permutation_equivariance():
+    ex = snippet("exercises")
+    assert ex.permutation_gap(positions=False) < 1e-5
+    assert ex.permutation_gap(positions=True) > 0.1
+
+
+def test_figures_and_notices_run(capsys):
+    snippet("tokenize").report_padding_figure()
+    snippet("tokenize").notice_padding()
+    snippet("lookup").report_lookup_figure()
+    snippet("lookup").notice_lookup()
+    snippet("scaling").report_tied()
+    snippet("scaling").notice_tied()
+    snippet("scaling").report_scaling_figure()
+    snippet("positional").report_curves()
+    snippet("positional").notice_curves()
+    snippet("positional").report_offsets_figure()
+    snippet("positional").notice_offsets()
+    snippet("learned").report_similarity_figure()
+    snippet("learned").notice_similarity()
+    out = capsys.readouterr().out
+    assert out.count('<figure class="ta-figure">') == 6
+    assert "-0.00" not in out
+
+
+def test_reports_leave_print_options_alone():
+    before = np.get_printoptions()
+    snippet("lookup").report()
+    snippet("backward").report()
+    assert np.get_printoptions() == before

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 SNIPPETS = Path(__file__).resolve().parents[2] / "docs" / "snippets" / "notation"
 
@@ -76,3 +77,88 @@ def test_notation_map_base_sizes_are_torch_defaults():
     sizes = load("notation_map").base_sizes()
     assert sizes == {"d_model": 512, "nhead": 8, "num_encoder_layers": 6, "num_decoder_layers": 6,
                      "dim_feedforward": 2048, "head": 64}
+
+
+def test_shape_flow_rows_are_traced_rows(trace_shapes):
+    fig, rows = trace_shapes.shape_flow_figure("small")
+    names = [r[0] for r in rows]
+    assert all(what in names for what in trace_shapes.FLOW)
+    assert set(trace_shapes.LETTER_COLORS) >= {p.strip() for _, f in trace_shapes.EXPECTED for p in f.split(",")}
+
+
+def test_head_split_figure_blocks_are_the_slices():
+    hw = load("head_weights")
+    _, mha = hw.split_figure()
+    E, D = mha.embed_dim, mha.head_dim
+    W_q = mha.in_proj_weight.detach()[:E].T  # the right panel: the paper's W^Q
+    for h, W in enumerate(hw.head_slices(mha)["W_q"]):
+        assert torch.equal(W_q[:, h * D:(h + 1) * D], W)
+
+
+def test_example_masks_are_one_mask_three_spellings():
+    m = load("mask_conventions").example_masks()
+    combined = m["combined, seq. 1 (T, S)"]
+    assert torch.equal(m["SDPA: ~combined"], ~combined)
+    assert torch.equal(torch.isinf(m["float: added to scores"]), combined)
+    # the spellings give the same attention in the APIs that expect them
+    torch.manual_seed(0)
+    q = k = v = torch.randn(1, 2, 4, 3)
+    a = F.scaled_dot_product_attention(q, k, v, attn_mask=m["SDPA: ~combined"])
+    b = F.scaled_dot_product_attention(q, k, v, attn_mask=m["float: added to scores"])
+    assert torch.allclose(a, b, atol=1e-6)
+    mha = torch.nn.MultiheadAttention(6, 2, batch_first=True)
+    x = torch.randn(1, 4, 6)
+    with torch.no_grad():
+        out_bool = mha(x, x, x, attn_mask=combined)[0]
+        out_float = mha(x, x, x, attn_mask=m["float: added to scores"])[0]
+    assert torch.allclose(out_bool, out_float, atol=1e-6)
+
+
+def test_exercise_split_and_merge_heads():
+    ex = load("exercises")
+    torch.manual_seed(0)
+    for E, H in ((8, 2), (12, 3), (16, 4)):
+        mha = load("head_weights").MultiheadAttention(E, H, batch_first=True)
+        x = torch.randn(2, 5, E)
+        with torch.no_grad():
+            q = x @ mha.in_proj_weight[:E].T + mha.in_proj_bias[:E]
+            assert torch.allclose(ex.split_heads(q, H), mha.project_q(x), atol=1e-6)
+        assert torch.equal(ex.merge_heads(ex.split_heads(x, H)), x)
+    # against torch's own layout: nn.MultiheadAttention's per-head view is the same reshape
+    t = torch.arange(2 * 3 * 8.0).reshape(2, 3, 8)
+    assert torch.equal(ex.split_heads(t, 2)[0, 1, 0], t[0, 0, 4:])
+
+
+def test_exercise_mask_conversions():
+    ex = load("exercises")
+    torch.manual_seed(0)
+    blocked = torch.ones(5, 5, dtype=torch.bool).triu(1)
+    blocked[:, 0] = False
+    q, k, v = torch.randn(3, 2, 2, 5, 4).unbind(0)
+    a = F.scaled_dot_product_attention(q, k, v, attn_mask=ex.to_sdpa_mask(blocked))
+    b = F.scaled_dot_product_attention(q, k, v, attn_mask=ex.to_float_mask(blocked))
+    c = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    assert torch.allclose(a, b, atol=1e-6) and torch.allclose(a, c, atol=1e-6)
+    mha = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+    x = torch.randn(1, 5, 8)
+    with torch.no_grad():
+        assert torch.allclose(mha(x, x, x, attn_mask=blocked)[0], mha(x, x, x, attn_mask=ex.to_float_mask(blocked))[0],
+                              atol=1e-6)
+
+
+@pytest.mark.parametrize("E,H", [(4, 2), (512, 8), (512, 16), (96, 3)])
+def test_exercise_param_count_is_torchs(E, H):
+    ex = load("exercises")
+    assert ex.mha_param_count(E, H) == sum(p.numel() for p in torch.nn.MultiheadAttention(E, H).parameters())
+
+
+def test_notation_figures_and_notices_run(capsys, trace_shapes):
+    load("mask_conventions").report_mask_figure()
+    load("mask_conventions").notice_masks()
+    load("head_weights").report_split_figure()
+    load("head_weights").notice_heads()
+    trace_shapes.report_shape_flow("small")
+    trace_shapes.notice_shape_flow("small")
+    out = capsys.readouterr().out
+    assert out.count('<figure class="ta-figure">') == 3
+    assert "max difference" in out

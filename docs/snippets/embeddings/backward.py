@@ -34,7 +34,11 @@ def compare(V=8, E=3, ids=IDS, seed=0, scale=False):
 
 def report():
     r = compare()
-    np.set_printoptions(precision=4, suppress=True)
+    with np.printoptions(precision=4, suppress=True):
+        _print_rows(r)
+
+
+def _print_rows(r):
     dy = r["dy"]
     print(f"ids =\n{IDS}")
     print(f"row 4 by hand: dy[0,0] + dy[0,2] + dy[1,1] = {dy[0, 0] + dy[0, 2] + dy[1, 1]}")

@@ -11,6 +11,7 @@ import torch
 from transformer_anatomy.torch import MultiheadAttention
 
 
+# --8<-- [start:head_slices]
 def head_slices(mha):
     """Per-head matrices in the paper's layout: W_q, W_k, W_v ``(E, E/H)`` from ``in_proj_weight``,
     W_o ``(E/H, E)`` from ``out_proj.weight`` (the rows of W^O that multiply head h's output)."""
@@ -23,6 +24,7 @@ def head_slices(mha):
     W_o = mha.out_proj.weight.detach()  # (E, E), (out, in): input columns h·E/H.. belong to head h
     slices["W_o"] = [W_o[:, h * D:(h + 1) * D].T for h in range(H)]  # (E, E/H) -> .T (E/H, E)
     return slices
+# --8<-- [end:head_slices]
 
 
 def check_heads(E=4, H=2, L=3, seed=0):
@@ -60,3 +62,64 @@ def report():
     n_params = sum(p.numel() for p in mha.parameters())
     print(f"parameters: 4E² + 4E = {4 * E * E + 4 * E}; sum(numel) = {n_params}")
     print(f"max |x @ W_q^h + b_q^h - module's q[:, h]| over both heads = {diff:.1e}")
+
+
+def split_figure(E=4, H=2, seed=0):
+    """Left: in_proj_weight (3E, E) with its q/k/v and head blocks; right: the paper's W^Q (E, E) = W_q.T
+    split into H column blocks W^Q_h of width E/H."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    _, mha, _ = check_heads(E, H, seed=seed)
+    D = E // H
+    W = mha.in_proj_weight.detach().numpy()  # (3E, E)
+    fig = Figure(figsize=(7.0, 3.6), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=[1, 1.4])
+    lim = float(abs(W).max())
+    left.imshow(W, cmap="viridis", vmin=-lim, vmax=lim, aspect="equal")
+    head_colors = ["tab:orange", "tab:red", "tab:cyan", "tab:pink", "tab:olive", "tab:brown"]
+    for b, name in enumerate("qkv"):
+        for h in range(H):
+            top = b * E + h * D
+            left.add_patch(Rectangle((-0.5, top - 0.5), E, D, fill=False, lw=2.2, edgecolor=head_colors[h % 6]))
+            left.text(E - 0.3, top + D / 2 - 0.5, f" W_{name} head {h}", va="center", fontsize=7)
+    left.set_xticks(range(E), [f"in {j}" for j in range(E)], fontsize=7)
+    left.set_yticks(range(3 * E), [str(i) for i in range(3 * E)], fontsize=7)
+    left.set_ylabel("row of in_proj_weight (out)")
+    left.set_title(f"in_proj_weight {tuple(W.shape)}, (out, in)", fontsize=9)
+    Wq = W[:E].T  # (E, E) in the paper's (in, out) layout
+    image = right.imshow(Wq, cmap="viridis", vmin=-lim, vmax=lim, aspect="equal")
+    for h in range(H):
+        right.add_patch(Rectangle((h * D - 0.5, -0.5), D, E, fill=False, lw=2.2, edgecolor=head_colors[h % 6]))
+        right.text(h * D + D / 2 - 0.5, E - 0.5 + 0.75, f"W^Q head {h}: {E}×{D}", ha="center", va="top",
+                   fontsize=7)
+    for i in range(E):
+        for j in range(E):  # dark digits on the bright cells, white on the dark ones
+            right.text(j, i, f"{Wq[i, j]:.2f}", ha="center", va="center", fontsize=6.5,
+                       color="#222222" if Wq[i, j] > 0.2 * lim else "white")
+    right.set_xticks(range(E), [f"out {j}" for j in range(E)], fontsize=7)
+    right.set_yticks(range(E), [f"in {i}" for i in range(E)], fontsize=7)
+    right.set_title("paper layout: W^Q = W_q.T, (in, out)", fontsize=9)
+    fig.colorbar(image, ax=right, label="weight", shrink=0.8)
+    return fig, mha
+
+
+def report_split_figure():
+    from transformer_anatomy.viz import figure_to_svg
+
+    fig, mha = split_figure()
+    E, H = mha.embed_dim, mha.num_heads
+    print(figure_to_svg(fig, alt=f"Left: the packed in_proj_weight of MultiheadAttention({E}, {H}) as a heatmap, its "
+                                 "rows framed in blocks for W_q, W_k, W_v and each head. Right: W_q transposed into "
+                                 "the paper's layout, its columns framed into one block per head",
+                        caption=f"E = {E}, H = {H}: each head owns E/H = {E // H} rows of each block of "
+                                "in_proj_weight, which are E/H columns of the paper's W^Q."))
+
+
+def notice_heads():
+    slices, mha, diff = check_heads()
+    E, H = mha.embed_dim, mha.num_heads
+    print(f"The module is `MultiheadAttention({E}, {H})`: $E = {E}$, $H = {H}$, so each head works in "
+          f"$E/H = {mha.head_dim}$ dimensions and its $W^Q_h$ is {' × '.join(map(str, slices['W_q'][0].shape))} "
+          f"($E \\times E/H$). Projecting with the sliced matrices reproduces the module's own per-head queries "
+          f"(max difference {diff:.1e}).")

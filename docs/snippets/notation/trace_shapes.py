@@ -101,10 +101,12 @@ def _wrap_attend(mha, prefix, record, checks):
             record(f"{prefix}: key padding mask, merged", mask)
         for name, t in (("Q", q), ("K", k), ("V", v)):
             record(f"{prefix}: {name} per head", t)  # (N, H, L, E/H)
+        # --8<-- [start:recompute]
         scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (N, H, T, E/H) x (N, H, E/H, S) -> (N, H, T, S)
         heads, w = scaled_dot_product_attention(q, k, v, mask, is_causal=is_causal)  # (N, H, T, E/H), (N, H, T, S)
         concat = heads.transpose(1, 2).flatten(2)  # (N, H, T, E/H) -> (N, T, H, E/H) -> (N, T, E)
         projected = mha.out_proj(concat)  # (N, T, E) -> (N, T, E)
+        # --8<-- [end:recompute]
         record(f"{prefix}: scores", scores)
         record(f"{prefix}: weights", w)
         record(f"{prefix}: per-head outputs", heads)
@@ -218,3 +220,65 @@ def report(name):
     print(f"\nAll {len(rows)} traced shapes equal their formula: {all(t == e for _, t, _, e in rows)}. "
           f"Re-computed attention vs the module's own output, max |difference| over the "
           f"{len(checks)} attentions: {worst:.1e}.")
+
+
+# The rows the shape-flow figure draws: the main path, one tensor per step.
+FLOW = [
+    "source ids", "summed embeddings (encoder input)", "enc self-attn: Q per head",
+    "enc self-attn: scores Q Kᵀ/√(E/H)", "enc self-attn: per-head outputs", "enc self-attn: out_proj",
+    "enc FFN hidden linear1(x)", "encoder output = memory", "target ids (shifted right)",
+    "summed embeddings (decoder input)", "dec self-attn: scores (causal)",
+    "cross-attn: Q per head (from decoder)", "cross-attn: K per head (from memory)", "cross-attn: scores",
+    "dec FFN hidden linear1(x)", "logits",
+]
+LETTER_COLORS = {"N": "tab:gray", "S": "tab:blue", "T": "tab:orange", "E": "tab:green", "H": "tab:purple",
+                 "E/H": "tab:pink", "F": "tab:olive", "V": "tab:cyan", "1": "tab:brown"}
+
+
+def shape_flow_figure(name="small"):
+    """One row per traced tensor of the main path, one box per axis, coloured by its letter."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import FancyBboxPatch
+
+    rows, _, values = trace_config(name)
+    by_name = {what: (traced, formula) for what, traced, formula, _ in rows}
+    fig = Figure(figsize=(7.6, 0.34 * len(FLOW) + 0.5), layout="constrained")
+    ax = fig.subplots()
+    for y, what in enumerate(FLOW):
+        traced, formula = by_name[what]
+        x = 0.0
+        for size, letter in zip(traced, [p.strip() for p in formula.split(",")]):
+            ax.add_patch(FancyBboxPatch((x, y - 0.36), 1.0, 0.72, boxstyle="round,pad=0,rounding_size=0.1",
+                                        facecolor=LETTER_COLORS[letter], alpha=0.45, edgecolor="black", lw=0.6))
+            ax.text(x + 0.5, y, f"{letter}={size}", ha="center", va="center", fontsize=7)
+            x += 1.08
+    ax.set_yticks(range(len(FLOW)), FLOW, fontsize=7.5)
+    ax.set_ylim(len(FLOW) - 0.5, -0.5)
+    ax.set_xlim(-0.05, 4 * 1.08)
+    ax.set_xticks([])
+    for side in ("top", "right", "bottom"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(f"traced shapes, config {name} (axes left to right)", fontsize=9)
+    return fig, rows
+
+
+def report_shape_flow(name="small"):
+    from transformer_anatomy.viz import figure_to_svg
+
+    fig, _ = shape_flow_figure(name)
+    print(figure_to_svg(fig, alt="The shapes of the main tensors of the forward pass, one row per tensor and one "
+                                 "coloured box per axis labelled with its letter and size: ids have two axes, "
+                                 "vectors three, per-head tensors and scores four",
+                        caption="Read top to bottom: a head axis H appears at Q and disappears after the "
+                                "output projection; cross-attention scores mix T and S."))
+
+
+def notice_shape_flow(name="small"):
+    rows, checks, values = trace_config(name)
+    by_name = {what: traced for what, traced, _, _ in rows}
+    per_head = by_name["enc self-attn: Q per head"]
+    scores = by_name["cross-attn: scores"]
+    print(f"In config {name}, the encoder's $Q$ per head is `{per_head}`: the same "
+          f"{per_head[1] * per_head[3]} numbers per token as the $E = {values['E']}$ of the input, regrouped "
+          f"into $H = {values['H']}$ heads of $E/H = {values['E/H']}$. The cross-attention scores are "
+          f"`{scores}`: {scores[2]} target queries against {scores[3]} source keys.")
