@@ -86,7 +86,7 @@ def _column(boxes, x, y_bottom, highlight, from_page, out, stack=None, stack_sid
         stroke_w = 3.2 if hl else 1.2
         title = f"{b.label} {b.sub}".strip()
         out.append(
-            f'<a href="{_href(b.page, from_page)}" aria-label="{html.escape(title)}: read more">'
+            f'<a style="color: inherit" href="{_href(b.page, from_page)}" aria-label="{html.escape(title)}: read more">'
             f'<rect x="{x}" y="{top}" width="{_W}" height="{_BOX_H}" rx="6" '
             f'fill="{fill}" fill-opacity="{0.45 if hl else 0.2}" stroke="currentColor" '
             f'stroke-width="{stroke_w}"/>'
