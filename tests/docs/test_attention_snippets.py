@@ -67,11 +67,6 @@ def test_similarity_heatmap_rows():
     assert all(np.argmax(w[2, t]) == t for t in the)
 
 
-def test_heatmap_figure(capsys):
-    snippet("heatmap").report()
-    assert "data:image/svg+xml;base64," in capsys.readouterr().out
-
-
 def test_masks_bool_equals_float_and_padding_invariance():
     m = snippet("masks")
     for name, d in m.bool_vs_float().items():
@@ -152,3 +147,85 @@ def test_reports_run(capsys):
             getattr(snippet(name), fn)()
     out = capsys.readouterr().out
     assert "row sums" in out and "W_q of head 0" in out
+
+
+def test_figures_render_and_readings_match_their_numbers():
+    steps, dk, masks, mh = (snippet(n) for n in ("steps", "dk_scaling", "masks", "multihead"))
+    for fig in (steps.figure_scores_weights(), steps.figure_softmax_row(), dk.figure_scaling(),
+                masks.figure_masks(), mh.figure_heads(), mh.figure_in_proj()):
+        assert fig.startswith('<figure class="ta-figure"><svg') and 'aria-label="' in fig
+    r = steps.row_summary(1)
+    w = steps.steps()["weights"][1]
+    assert r["best_weight"] == w.max() and r["best"] == steps.TOKENS[int(w.argmax())]
+    # a score gap g is a weight ratio e^g (softmax): the sentence under the bar chart says so
+    second = np.sort(w)[-2]
+    assert r["best_weight"] / second == pytest.approx(math.exp(r["best_score_gap"]))
+    s = dk.scaling_summary()
+    assert s["max_hi"] > 0.9 > s["max_lo"] and s["jac_hi"] < s["jac_lo"] / 4
+    assert s["smax_max"] - s["smax_min"] < 0.05
+    tokens, causal, padding, both = masks.combined_mask(1)
+    assert np.array_equal(both, causal | padding) and both[:, tokens.index("<pad>")].all()
+    assert (~both[0]).sum() == 1  # the first query sees only itself
+    heads = mh.head_summary()
+    r = mh.check_by_hand()
+    for h in heads:
+        assert h["max"] == r["attn"][h["head"]].max()
+
+
+def test_heatmap_figure_is_inline_svg(capsys):
+    snippet("heatmap").report()
+    assert '<figure class="ta-figure"><svg' in capsys.readouterr().out
+
+
+def test_no_print_options_left_set(capsys):
+    before = np.get_printoptions()
+    snippet("multihead").report_by_hand()
+    assert np.get_printoptions() == before
+
+
+def test_exercise_softmax_is_shift_invariant():
+    ex = snippet("exercises")
+    from transformer_anatomy.numpy import softmax
+    import torch
+
+    z = np.random.default_rng(1).standard_normal((5, 7))
+    a, b = ex.shifted_weights(z, c=123.0)
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(a, torch.softmax(torch.from_numpy(z), dim=-1).numpy(), rtol=1e-12)
+    assert softmax(5 * z, axis=-1).max(-1).mean() > a.max(-1).mean()  # scaling up sharpens
+
+
+@pytest.mark.parametrize("T", [1, 2, 5, 9])
+def test_exercise_causal_mask_equals_torch(T):
+    import torch
+
+    ours = snippet("exercises").causal_mask(T)
+    ref = torch.nn.Transformer.generate_square_subsequent_mask(T) == float("-inf")
+    assert ours.dtype == bool and np.array_equal(ours, ref.numpy())
+
+
+@pytest.mark.parametrize("E,H", [(512, 8), (512, 16), (64, 4), (6, 3)])
+def test_exercise_parameter_count_equals_torch(E, H):
+    import torch
+
+    with torch.device("meta"):
+        m = torch.nn.MultiheadAttention(E, H)
+    n = snippet("exercises").mha_parameter_count(E, H)
+    assert n == sum(p.numel() for p in m.parameters()) == 4 * E * E + 4 * E
+
+
+def test_exercise_sdpa_mask_gives_the_key_padding_result():
+    import torch
+    import torch.nn.functional as F
+
+    from transformer_anatomy.numpy import scaled_dot_product_attention
+
+    pad = np.array([[False, False, True, True, True], [False, False, False, False, True]])
+    rng = np.random.default_rng(3)
+    q, kv = rng.standard_normal((2, 3, 8)), rng.standard_normal((2, 5, 8))
+    want, _ = scaled_dot_product_attention(q, kv, kv, key_padding_mask=pad)
+    mask = snippet("exercises").sdpa_attend_mask(pad, 3)
+    assert mask.shape == (2, 1, 3, 5) and mask.dtype == bool
+    got = F.scaled_dot_product_attention(torch.from_numpy(q)[:, None], torch.from_numpy(kv)[:, None],
+                                         torch.from_numpy(kv)[:, None], attn_mask=torch.from_numpy(mask.copy()))
+    np.testing.assert_allclose(got[:, 0].numpy(), want, rtol=1e-12, atol=1e-12)

@@ -12,12 +12,13 @@ import numpy as np
 
 from transformer_anatomy.numpy import Embedding, scaled_dot_product_attention, sinusoidal_table
 from transformer_anatomy.tasks import Vocab
-from transformer_anatomy.viz import figure_to_img, plot_attention
+from transformer_anatomy.viz import figure_to_svg, plot_attention
 
 SENTENCE = "the cat sat on the mat because the cat was tired"
 PANELS = ("no mask", "causal mask", "no mask, + positions")
 
 
+# --8<-- [start:similarity]
 def similarity_attention(sentence=SENTENCE, E=64, seed=0):
     """Weights (3, T, T) for the three PANELS, with q = k = v = the token vectors."""
     vocab = Vocab.build([sentence])
@@ -28,12 +29,14 @@ def similarity_attention(sentence=SENTENCE, E=64, seed=0):
     _, causal = scaled_dot_product_attention(x, x, x, is_causal=True)  # (T, T), zero above the diagonal
     _, positioned = scaled_dot_product_attention(xp, xp, xp)  # (T, T)
     return tokens, np.stack([both, causal, positioned])
+# --8<-- [end:similarity]
 
 
 def report():
     tokens, w = similarity_attention()
     fig = plot_attention(w, tokens, tokens, head_labels=list(PANELS))
-    print(figure_to_img(fig, alt="Attention weights of a sentence on itself: no mask, causal mask, and with positions added"))
+    print(figure_to_svg(fig, alt="Attention weights of a sentence on itself: no mask, causal mask, and with positions added",
+                        caption="Queries = keys = values = the token vectors themselves, no projections."))
 
 
 def report_rows(t=4):

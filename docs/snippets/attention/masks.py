@@ -2,6 +2,8 @@
 
 import numpy as np
 import torch
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
 from torch import nn
 
 from transformer_anatomy.numpy import (
@@ -11,6 +13,7 @@ from transformer_anatomy.numpy import (
 )
 from transformer_anatomy.tasks import Vocab, pad_batch
 from transformer_anatomy.torch import MultiheadAttention
+from transformer_anatomy.viz import figure_to_svg
 
 SENTENCES = ["the cat sat down", "a dog barked"]
 E = 8
@@ -96,3 +99,43 @@ def report_padding():
 def report_bool_vs_float():
     for name, d in bool_vs_float().items():
         print(f"{name:45} max |bool - float| = {d:.1e}")
+
+
+# --8<-- [start:combined]
+def combined_mask(n=1):
+    """Causal and key padding mask of sequence n merged into one (T, S) grid, True = may not attend."""
+    ids, tokens, pad, _ = batch()
+    S = ids.shape[1]
+    causal = generate_square_subsequent_mask(S, dtype=bool)  # (S, S), True above the diagonal
+    padding = np.broadcast_to(pad[n][None, :], (S, S))  # (S,) -> (S, S): the same keys for every query
+    return tokens[n], causal, padding, causal | padding  # True wherever either mask blocks
+# --8<-- [end:combined]
+
+
+def figure_masks(n=1):
+    """The causal, the key padding and the combined mask as grids, blocked cells marked."""
+    tokens, causal, padding, both = combined_mask(n)
+    cmap = ListedColormap(["#2ca02c", "#7f7f7f"])  # allowed, blocked
+    fig = Figure(figsize=(8.0, 3.0), layout="constrained")
+    for ax, m, title in zip(fig.subplots(1, 3), (causal, padding, both),
+                            ("causal", "key padding", "combined (either blocks)")):
+        ax.imshow(m, cmap=cmap, vmin=0, vmax=1)
+        for (i, j), blocked in np.ndenumerate(m):
+            ax.text(j, i, "×" if blocked else "✓", ha="center", va="center", color="white", fontsize=10)
+        ax.set_xticks(range(len(tokens)), tokens, rotation=45)
+        ax.set_yticks(range(len(tokens)), tokens)
+        ax.set_xlabel("key")
+        ax.set_ylabel("query")
+        ax.set_title(title, fontsize=10)
+    return figure_to_svg(fig, alt="Three 4 by 4 grids over the tokens a dog barked pad: the causal mask blocks "
+                         "the cells above the diagonal, the key padding mask blocks the pad column, the "
+                         "combined mask blocks both",
+                         caption="Grey × = True = may not attend; green ✓ = may attend. Rows are queries.")
+
+
+def report_combined(n=1):
+    tokens, causal, padding, both = combined_mask(n)
+    print(f"<p>Of the {both.size} cells, the causal mask blocks {int(causal.sum())}, the padding mask "
+          f"{int(padding.sum())} and the combined mask {int(both.sum())}: "
+          f"{int((causal & padding).sum())} cells are blocked by both. The query <em>{tokens[0]}</em> may "
+          f"attend to {int((~both[0]).sum())} key, itself.</p>")

@@ -5,11 +5,13 @@ import math
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 
 from transformer_anatomy.numpy import MultiheadAttention as NumpyMHA
 from transformer_anatomy.numpy import softmax
 from transformer_anatomy.torch import MultiheadAttention as TorchMHA
+from transformer_anatomy.viz import figure_to_svg, plot_attention
 
 TOKENS = ["the", "cat", "sat", "down"]
 
@@ -33,6 +35,7 @@ def per_head_weights(mha):
             for i, name in enumerate(("W_q", "W_k", "W_v"))}
 
 
+# --8<-- [start:by_hand]
 def by_hand(x, mha):
     """Multi-head self-attention written out, head by head. x: (T, E) -> (T, E), plus the per-head weights."""
     E, H = mha.embed_dim, mha.num_heads
@@ -52,6 +55,7 @@ def by_hand(x, mha):
     W_o = mha.out_proj.weight.detach().numpy()  # (E, E), (out, in)
     out = concat @ W_o.T + mha.out_proj.bias.detach().numpy()  # (T, E) @ (E, E) -> (T, E)
     return out, np.stack(attn), concat
+# --8<-- [end:by_hand]
 
 
 def check_by_hand(E=4, H=2, seed=0):
@@ -95,30 +99,83 @@ def three_way(E=8, H=2, N=2, T=5, S=6, seed=0):
     }
 
 
-def report_sizes():
+def report_sizes(matrix=True):
     mha = reference()
     E, H = mha.embed_dim, mha.num_heads
     print(f"E = {E}, H = {H}, head width E/H = {E // H}")
     for name, p in mha.named_parameters():
         print(f"  {name:18} {tuple(p.shape)}")
-    print("in_proj_weight (3E, E) — rows: W_q | W_k | W_v, each (E, E) in PyTorch's (out, in) layout:")
-    print(mha.in_proj_weight.detach().numpy().round(3))
+    if matrix:
+        report_in_proj_matrix(mha)
     for name, per_head in per_head_weights(mha).items():
         print(f"{name} per head (paper layout E x E/H): " + ", ".join(f"head {h} {W.shape}" for h, W in enumerate(per_head)))
     print("W_q of head 0 = in_proj_weight[0:2, :].T =")
     print(per_head_weights(mha)["W_q"][0].round(3))
 
 
+def report_in_proj_matrix(mha=None):
+    mha = reference() if mha is None else mha
+    print("in_proj_weight (3E, E) — rows: W_q | W_k | W_v, each (E, E) in PyTorch's (out, in) layout:")
+    print(mha.in_proj_weight.detach().numpy().round(3))
+
+
 def report_by_hand():
     r = check_by_hand()
-    np.set_printoptions(precision=3, suppress=True)
-    for h, w in enumerate(r["attn"]):
-        print(f"head {h} weights (rows: queries {TOKENS}):\n{w}")
-    print(f"concat of the two heads' outputs (T, E) = {r['concat'].shape}, then out_proj:")
-    print(r["out"])
+    with np.printoptions(precision=3, suppress=True):
+        for h, w in enumerate(r["attn"]):
+            print(f"head {h} weights (rows: queries {TOKENS}):\n{w}")
+        print(f"concat of the two heads' outputs (T, E) = {r['concat'].shape}, then out_proj:")
+        print(r["out"])
     print(f"max |by hand - nn.MultiheadAttention|: output {r['out_diff']:.1e}, per-head weights {r['weights_diff']:.1e}")
 
 
 def report_three_way():
     for name, (o, w) in three_way().items():
         print(f"{name:40} max |diff|: output {o:.1e}, weights {w:.1e}")
+
+
+def figure_in_proj(mha=None):
+    """in_proj_weight (3E, E) as a heatmap, its rows labelled by matrix and head."""
+    mha = reference() if mha is None else mha
+    E, H = mha.embed_dim, mha.num_heads
+    D = E // H
+    W = mha.in_proj_weight.detach().numpy()  # (3E, E)
+    fig = Figure(figsize=(4.6, 4.2), layout="constrained")
+    ax = fig.subplots()
+    im = ax.imshow(W, cmap="cividis", aspect="auto")
+    labels = [f"{name} head {h} row {r}" for name in ("W_q", "W_k", "W_v") for h in range(H) for r in range(D)]
+    ax.set_yticks(range(3 * E), labels, fontsize=7)
+    ax.set_xticks(range(E), [f"in {i}" for i in range(E)], fontsize=8)
+    for edge in range(D, 3 * E, D):  # a thin line between heads, a thick one between W_q, W_k, W_v
+        ax.axhline(edge - 0.5, color="white", lw=2.5 if edge % E == 0 else 1.2)
+    ax.set_xlabel("input feature (E)")
+    ax.set_title("in_proj_weight (3E, E)", fontsize=10)
+    fig.colorbar(im, ax=ax, shrink=0.8, label="weight")
+    return figure_to_svg(fig, alt=f"Heatmap of the {3 * E} by {E} in_proj_weight, its rows grouped into W_q, W_k "
+                         f"and W_v, each split into {H} heads of {D} rows",
+                         caption="Each head owns a band of E/H rows in each of the three blocks.")
+
+
+def head_summary():
+    """For each head: the key each query favours, and the head's largest weight."""
+    r = check_by_hand()
+    return [{"head": h, "favourite": [TOKENS[int(i)] for i in w.argmax(-1)], "max": float(w.max())}
+            for h, w in enumerate(r["attn"])]
+
+
+def figure_heads():
+    """The weights of both heads of the by-hand computation, side by side."""
+    r = check_by_hand()
+    fig = plot_attention(r["attn"], TOKENS, TOKENS)
+    return figure_to_svg(fig, alt="Two 4 by 4 heatmaps of attention weights over the cat sat down, one per head, "
+                         "query tokens down and key tokens across",
+                         caption="Same tokens, different projections: each head spreads its weight its own way.")
+
+
+def report_heads():
+    rows = head_summary()
+    parts = [f"head {r['head']} sends the queries ({', '.join(TOKENS)}) mostly to "
+             f"({', '.join(r['favourite'])}), its largest weight {r['max']:.2f}" for r in rows]
+    print("<p>Reading the figure: " + "; ".join(parts) + f". Uniform weights would be {1 / len(TOKENS):.2f}: "
+          "with random projections the two heads already disagree, but neither is sharp yet. Training "
+          "is what gives each head a preference worth having.</p>")

@@ -3,9 +3,11 @@
 import numpy as np
 import torch
 import torch.nn.functional as Fn
+from matplotlib.figure import Figure
 from torch import nn
 
 from transformer_anatomy.numpy import GELU, ReLU, from_torch
+from transformer_anatomy.viz import figure_to_svg
 
 
 def activations_vs_torch(seed=0):
@@ -53,3 +55,44 @@ def report():
     print()
     for name, d in position_wise().items():
         print(f"max |FFN(whole sequence) - FFN({name})| = {d:.1e}")
+
+
+def hidden_activations(E=64, F=256, tokens=64, seed=0):
+    """The FFN's hidden layer on random unit-variance token vectors: pre-activation x W_1ᵀ + b_1 (tokens, F)
+    and what ReLU and GELU make of it, with nn.Linear's default initialisation."""
+    torch.manual_seed(seed)
+    linear1 = nn.Linear(E, F, dtype=torch.float64)
+    x = torch.randn(tokens, E, dtype=torch.float64)
+    with torch.no_grad():
+        h = linear1(x).numpy()  # (tokens, E) @ (E, F) -> (tokens, F)
+    relu, gelu = ReLU()(h), GELU()(h)
+    return {"pre": h, "relu": relu, "gelu": gelu, "relu_zero": float((relu == 0).mean()),
+            "gelu_negative": float((gelu < 0).mean()), "gelu_min": float(gelu.min())}
+
+
+def figure_hidden():
+    """Histograms of the hidden pre-activations and of their ReLU and GELU."""
+    r = hidden_activations()
+    fig = Figure(figsize=(8.0, 3.0), layout="constrained")
+    a, b = fig.subplots(1, 2)
+    bins = np.linspace(r["pre"].min(), r["pre"].max(), 41)
+    a.hist(r["pre"].ravel(), bins=bins, color="#7f7f7f")
+    a.set_title("pre-activation  x W₁ᵀ + b₁", fontsize=10)
+    b.hist(r["relu"].ravel(), bins=bins, color="#1f77b4", alpha=0.6, label="ReLU")
+    b.hist(r["gelu"].ravel(), bins=bins, color="#ff7f0e", alpha=0.6, label="GELU")
+    b.set_yscale("log")
+    b.set_title("after the activation (log count)", fontsize=10)
+    b.legend(fontsize=8, frameon=False)
+    for ax in (a, b):
+        ax.set_xlabel("hidden value")
+        ax.set_ylabel("count")
+    return figure_to_svg(fig, alt="Histograms of the feed-forward hidden layer: the pre-activations are spread "
+                         "around 0; ReLU piles every negative value at exactly 0, GELU keeps small negative values",
+                         caption=f"{r['pre'].shape[0]} random tokens, F = {r['pre'].shape[1]} hidden units.")
+
+
+def report_hidden():
+    r = hidden_activations()
+    print(f"<p>ReLU sets {r['relu_zero']:.0%} of the hidden values to exactly zero (those units pass no gradient "
+          f"for that token); GELU leaves {r['gelu_negative']:.0%} of them slightly negative, none below "
+          f"{r['gelu_min']:.3f}, and is smooth at zero.</p>")

@@ -6,13 +6,16 @@ from the top of the stack down to its input.
 """
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from transformer_anatomy.numpy import Linear, ReLU
+from transformer_anatomy.viz import figure_to_svg
 
 E, F = 32, 128  # model width, feed-forward width
 N, S = 4, 8  # batch, sequence length
 
 
+# --8<-- [start:block]
 class Block:
     """``f(x) = linear2(relu(linear1(x)))``, with or without the residual ``x + f(x)``."""
 
@@ -29,6 +32,7 @@ class Block:
     def backward(self, dy):
         dx = self.linear1.backward(self.act.backward(self.linear2.backward(dy)))  # through f
         return dy + dx if self.residual else dx  # the identity path adds dy unchanged
+# --8<-- [end:block]
 
 
 def input_gradient_norms(depth, seed=0):
@@ -54,3 +58,26 @@ def report(depths=(1, 2, 4, 8, 16)):
     for depth in depths:
         g = input_gradient_norms(depth)
         print(f"{depth:6d}   {g['without residual']:24.2e}   {g['with residual']:21.3f}")
+
+
+def figure(depths=(1, 2, 4, 8, 16)):
+    """‖dL/dx‖ at the input against the number of blocks, with and without the residual (log scale)."""
+    norms = [input_gradient_norms(d) for d in depths]
+    fig = Figure(figsize=(5.2, 3.2), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(depths, [n["with residual"] for n in norms], marker="s", color="#1f77b4", label="x + f(x)")
+    ax.plot(depths, [n["without residual"] for n in norms], marker="o", color="#d62728", label="f(x) only")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("blocks stacked")
+    ax.set_ylabel("‖dL/dx‖ at the input (‖dL/dy‖ = 1)")
+    ax.legend(fontsize=8, frameon=False)
+    return figure_to_svg(fig, alt="Gradient norm at the input against the depth of the stack, log scale: with the "
+                         "residual it stays near 1, without it it falls by orders of magnitude",
+                         caption="Same weights in both stacks; only the identity path differs.")
+
+
+def report_summary(depth=16):
+    g = input_gradient_norms(depth)
+    print(f"<p>After {depth} blocks, the gradient reaching the input has norm {g['with residual']:.2f} with the "
+          f"residual and {g['without residual']:.1e} without it.</p>")

@@ -6,9 +6,12 @@ may see, and the causal mask keeps it from seeing any later one.
 """
 
 import numpy as np
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
 
 from transformer_anatomy.numpy import CrossEntropyLoss, Seq2SeqTransformer, generate_square_subsequent_mask
 from transformer_anatomy.tasks import PAD_ID, REVERSAL_PRESETS, make_reversal_task
+from transformer_anatomy.viz import figure_to_svg
 
 
 def short_batch(lengths=(4, 3), seed=0):
@@ -90,3 +93,36 @@ def report_causality():
     print(f"tokens after position t = {c['t']} replaced:")
     print(f"  max |change in logits| at positions <= {c['t']}: {c['positions <= t']:.1e}")
     print(f"  max |change in logits| at positions >  {c['t']}: {c['positions > t']:.1e}")
+
+
+def figure_shifted(n=0):
+    """The first example's causal mask as a grid: keys = tgt_in tokens across, queries down, each row
+    labelled with its input token and the tgt_out token it is trained to predict."""
+    data, b = short_batch()
+    words = lambda ids: [data.tgt_vocab.idx2word[int(i)] for i in ids]
+    tgt_in, tgt_out = words(b["tgt_in"][n]), words(b["tgt_out"][n])
+    T = len(tgt_in)
+    blocked = generate_square_subsequent_mask(T, dtype=bool)  # (T, T), True above the diagonal
+    fig = Figure(figsize=(5.4, 3.8), layout="constrained")
+    ax = fig.subplots()
+    ax.imshow(blocked, cmap=ListedColormap(["#2ca02c", "#7f7f7f"]), vmin=0, vmax=1)
+    for (i, j), v in np.ndenumerate(blocked):
+        ax.text(j, i, "×" if v else "✓", ha="center", va="center", color="white", fontsize=11)
+    ax.set_xticks(range(T), [f"{s}: {w}" for s, w in enumerate(tgt_in)], rotation=45, ha="right")
+    ax.set_yticks(range(T), [f"{t}: {w}" for t, w in enumerate(tgt_in)])
+    right = ax.secondary_yaxis("right")
+    right.set_yticks(range(T), [f"→ {w}" for w in tgt_out])
+    right.set_ylabel("trained to predict (tgt_out)")
+    ax.set_xlabel("key position: tgt_in token it may read")
+    ax.set_ylabel("query position: tgt_in")
+    return figure_to_svg(fig, alt="A grid over the decoder input tokens: each row may read the tokens up to its "
+                         "own position (green ticks) and not the later ones (grey crosses); on the right, the "
+                         "token each row is trained to predict, which is the next input token",
+                         caption="Row t reads tgt_in up to t and predicts tgt_out at t, the token at t + 1 of tgt_in.")
+
+
+def shifted_summary(n=0):
+    data, b = short_batch()
+    tgt_in, tgt_out = b["tgt_in"][n], b["tgt_out"][n]
+    T = int((tgt_in != PAD_ID).sum())
+    return {"T": T, "shifted": bool(np.array_equal(tgt_in[1:T], tgt_out[: T - 1]))}
