@@ -4,6 +4,7 @@ import functools
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -77,3 +78,90 @@ def test_noam_equals_lambda_lr_and_figure_draws_three_curves():
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_graph_shapes_come_from_a_real_attention_run():
+    m = snippet("graph")
+    s = m.traced_shapes()
+    assert s["Q"] == (m.T, m.D) and s["K"] == (m.S, m.D) and s["V"] == (m.S, m.D)
+    assert s["P"] == (m.T, m.S) and s["O"] == (m.T, m.D)
+    fig = m.figure()
+    assert len(fig.axes[0].texts) >= 2 * 6 + 5  # six labelled boxes and five gradient labels
+
+
+def test_figures_and_sentences_render(capsys):
+    for name in ("graph", "gradcheck_ops", "noam", "adam"):
+        snippet(name).report_figure()
+    out = capsys.readouterr().out
+    assert out.count('<figure class="ta-figure">') == 4
+    snippet("gradcheck_ops").report_summary()
+    snippet("noam").report_reading()
+    out = capsys.readouterr().out
+    assert out.startswith("Every gradient passes") and "NOT" not in out
+
+
+def test_adam_loss_curves_ours_equals_torch_and_beats_sgd():
+    c = snippet("adam").loss_curves()
+    ours, theirs, sgd = c["Adam (ours)"], c["torch.optim.Adam"], c["SGD (θ -= lr·g)"]
+    assert np.abs(ours - theirs).max() < 1e-12
+    assert ours[-1] - c["minimum"] < 1e-3 * (sgd[-1] - c["minimum"])
+    assert all(l >= c["minimum"] - 1e-12 for l in np.concatenate([ours, sgd]))
+
+
+def test_noam_reading_ratios_are_square_roots():
+    m = snippet("noam")
+    (E0, w0), (E1, w1), (E2, w2) = m.SETTINGS
+    assert m.peak(E0, w0)[1] / m.peak(E1, w1)[1] == pytest.approx((w1 / w0) ** 0.5, rel=1e-12)
+    assert m.peak(E2, w2)[1] / m.peak(E0, w0)[1] == pytest.approx((E0 / E2) ** 0.5, rel=1e-12)
+
+
+def test_exercise_linear_weight_grad_loop_matches_autograd():
+    ex = snippet("exercises")
+    rng = np.random.default_rng(1)
+    x, dy = rng.standard_normal((7, 4)), rng.standard_normal((7, 3))
+    W = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    (torch.from_numpy(x) @ W.T * torch.from_numpy(dy)).sum().backward()
+    np.testing.assert_allclose(ex.linear_weight_grad_loop(x, dy), W.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_exercise_softmax_jacobian_matches_autograd_and_ours():
+    from transformer_anatomy.numpy import softmax, softmax_backward
+
+    ex = snippet("exercises")
+    rng = np.random.default_rng(2)
+    z, dp = rng.standard_normal((5, 7)), rng.standard_normal((5, 7))
+    tz = torch.tensor(z, requires_grad=True)
+    (torch.softmax(tz, -1) * torch.from_numpy(dp)).sum().backward()
+    p = softmax(z)
+    np.testing.assert_allclose(ex.softmax_backward_jacobian(p, dp), tz.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ex.softmax_backward_jacobian(p, dp), softmax_backward(dp, p), rtol=1e-10, atol=1e-12)
+
+
+def test_exercise_fully_masked_row_gradients_are_zero_and_match_finite_differences():
+    from transformer_anatomy.numpy import numerical_gradient, scaled_dot_product_attention
+
+    ex = snippet("exercises")
+    r = ex.fully_masked_row_gradients()
+    for name, a in r.items():
+        assert np.all(a == 0.0), name
+    # finite differences agree: the masked row's output does not depend on q, k or v at all
+    rng = np.random.default_rng(0)
+    q, k, v = rng.standard_normal((3, 4)), rng.standard_normal((4, 4)), rng.standard_normal((4, 4))
+    mask = np.zeros((3, 4), dtype=bool)
+    mask[0] = True
+    f = lambda: float(scaled_dot_product_attention(q, k, v, mask)[0][0].sum())
+    for a in (q, k, v):
+        assert np.abs(numerical_gradient(f, a)).max() < 1e-9
+
+
+def test_exercise_smoothed_target_is_the_minimum_of_torch_cross_entropy():
+    ex = snippet("exercises")
+    for C, eps, y in ((6, 0.1, 2), (4, 0.3, 0)):
+        t = ex.smoothed_target(y, C, eps)
+        assert t.sum() == pytest.approx(1.0, abs=1e-15)
+        logits = torch.tensor(np.log(t), requires_grad=True)
+        loss = torch.nn.functional.cross_entropy(logits[None], torch.tensor([y]), label_smoothing=eps)
+        loss.backward()
+        assert logits.grad.abs().max() < 1e-12
+        assert loss.item() == pytest.approx(float(-(t * np.log(t)).sum()), rel=1e-12)  # the entropy, > 0
+        assert loss.item() > 0

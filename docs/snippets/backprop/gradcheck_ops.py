@@ -15,6 +15,7 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
 
 from transformer_anatomy.numpy import (
     CrossEntropyLoss,
@@ -30,8 +31,11 @@ from transformer_anatomy.numpy import (
     softmax,
     softmax_backward,
 )
+from transformer_anatomy.viz import figure_to_svg
 
 H_STEP = 1e-6  # finite-difference step
+FD_TOL, AUTOGRAD_TOL = 1e-6, 1e-10  # the pass thresholds of TESTING.md (float64)
+FLOOR = 1e-18  # where an error of exactly 0 is drawn on a log axis
 
 
 def _t(a):
@@ -194,3 +198,45 @@ def report():
     print(f"worst vs torch.autograd:     {max(r[3] for r in rows):.1e}")
     print(f"largest |dlogits| at ignored (pad) positions: {ignored:.1e}")
     print(f"the linear dW check again, all in float32, vs finite differences: {float32_linear_error():.1e}")
+
+
+def error_bars(ax, labels, fd, ag):
+    """Horizontal log-scale bars: error vs finite differences and vs autograd, with both thresholds."""
+    y = np.arange(len(labels))
+    ax.barh(y - 0.2, [max(e, FLOOR) for e in fd], height=0.4, color="#1f77b4", label="vs finite differences")
+    ax.barh(y + 0.2, [max(e, FLOOR) for e in ag], height=0.4, color="#2ca02c", label="vs torch.autograd")
+    ax.axvline(FD_TOL, color="#1f77b4", linestyle="--", lw=1)
+    ax.axvline(AUTOGRAD_TOL, color="#2ca02c", linestyle="--", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlim(FLOOR / 3, 1e-4)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("max relative error (log scale; dashed: pass thresholds)")
+
+
+def report_figure():
+    """Print the errors of every op's gradients as bars against the thresholds."""
+    rows, _ = all_checks()
+    fig = Figure(figsize=(6.4, 4.6), layout="constrained")
+    ax = fig.subplots()
+    error_bars(ax, [f"{op}: d{name}" for op, name, _, _ in rows], [r[2] for r in rows], [r[3] for r in rows])
+    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    worst_fd, worst_ag = max(r[2] for r in rows), max(r[3] for r in rows)
+    zeros = sum(r[3] == 0.0 for r in rows)
+    print(figure_to_svg(fig, alt=f"Bars of the relative error of {len(rows)} gradients on a log scale: against finite "
+                        f"differences all at most {worst_fd:.1e}, left of the {FD_TOL:g} threshold; against "
+                        f"torch.autograd all at most {worst_ag:.1e}, left of the {AUTOGRAD_TOL:g} threshold",
+                        caption=f"Each op's gradients, float64. Errors of exactly 0 ({zeros} of them, all vs "
+                                f"autograd) are drawn at {FLOOR:g}."))
+
+
+def report_summary():
+    """Print, as Markdown, the worst errors and the two checks that must fail."""
+    rows, ignored = all_checks()
+    ok = all(r[2] < FD_TOL and r[3] < AUTOGRAD_TOL for r in rows)
+    print(f"{'Every gradient passes' if ok else 'NOT every gradient passes'}: the worst error against finite differences is {max(r[2] for r in rows):.1e} "
+          f"(threshold {FD_TOL:g}), the worst against `torch.autograd` {max(r[3] for r in rows):.1e} "
+          f"(threshold {AUTOGRAD_TOL:g}), and the cross-entropy gradient at ignored positions is exactly "
+          f"{ignored:g}. The checks can fail: the naive `dW[ids] += dy` from the embedding section is off by "
+          f"{naive_embedding_error():.1e} against `torch.autograd`, and the linear `dW` check redone in float32 "
+          f"is off by {float32_linear_error():.1e} against finite differences.")

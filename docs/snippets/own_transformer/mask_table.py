@@ -34,12 +34,18 @@ def _functions(seed=0):
     }
 
 
-def conventions():
-    """name -> "blocked" or "attend" for a boolean True."""
+def probe_masks():
+    """The three masks of the probe, (L, L) each: boolean True at key 0, and two float masks."""
     hot = torch.zeros(L, L, dtype=torch.bool)
     hot[:, 0] = True
-    block0 = torch.zeros(L, L, dtype=torch.float64).masked_fill(hot, float("-inf"))
-    only0 = torch.zeros(L, L, dtype=torch.float64).masked_fill(~hot, float("-inf"))
+    block0 = torch.zeros(L, L, dtype=torch.float64).masked_fill(hot, float("-inf"))  # blocks key 0
+    only0 = torch.zeros(L, L, dtype=torch.float64).masked_fill(~hot, float("-inf"))  # allows key 0 only
+    return hot, block0, only0
+
+
+def conventions():
+    """name -> "blocked" or "attend" for a boolean True."""
+    hot, block0, only0 = probe_masks()
     found = {}
     with torch.no_grad():
         for name, run in _functions().items():
