@@ -85,3 +85,35 @@ def test_crossover_arithmetic_and_measurement_shape():
     measured = timing.measure(lengths=(16, 32), rounds=1)
     assert [r[0] for r in measured] == [16, 32]
     assert all(t_layer > 0 and t_core > 0 for _, t_layer, t_core in measured)
+
+
+def test_exercise_crossover_matches_timing_snippet_and_flop_formula():
+    ex, flops = load("exercises"), load("flops")
+    for E, F in ((64, 256), (768, 3072), (48, 80)):
+        n = ex.crossover_length(E, F)
+        assert n == load("timing").crossover_analytic(E, F)
+        parts = flops.encoder_layer_flops(1, n, E, F)
+        quad = parts.pop("scores + weighted sum")
+        assert quad == sum(parts.values())  # at n the quadratic part equals the rest exactly
+
+
+def test_exercise_attention_weights_bytes_equal_the_saved_square_tensors():
+    ex, memory = load("exercises"), load("memory")
+    N, E, H, F = 2, 32, 4, 80
+    for S in (12, 28):
+        _, square = memory.measure_layer(N, S, E, H, F, attention="explicit")
+        assert ex.attention_weights_bytes(N, H, S) == square
+
+
+def test_exercise_training_step_flops_equal_flop_counter(flops):
+    ex = load("exercises")
+    N, S, E, H, F = 2, 12, 32, 4, 80
+    fwd, bwd = flops.backward_ratio(True, N, S, E, H, F)
+    assert ex.training_step_flops(N, S, E, F) == fwd + bwd
+
+
+def test_flops_vs_length_formula_equals_counter(flops):
+    rows = flops.flops_vs_length(lengths=(8, 24), E=16, H=2, F=40)
+    for S, lin, quad, m_lin, m_quad in rows:
+        assert (lin, quad) == (m_lin, m_quad), S
+    assert len(flops.flops_figure(rows, 16, 40).axes) == 1

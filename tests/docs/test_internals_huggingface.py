@@ -123,3 +123,47 @@ def test_wordpiece_tokenizer():
     first_sep = pair.tokens.index("[SEP]")
     assert set(pair.type_ids[: first_sep + 1]) == {0} and set(pair.type_ids[first_sep + 1:]) == {1}
     assert m.tokens_per_word(m.train_wordpiece(corpus, 60), corpus) > m.tokens_per_word(tok, corpus)
+
+
+def test_a_prepared_4d_mask_is_used_as_given():
+    d = snippet("attention_mask").four_d_demo()
+    assert d["passed through"] is True  # create_bidirectional_mask returns the very tensor it was given
+    for impl in ("sdpa", "eager"):
+        r = d[impl]
+        assert r["2-D vs equivalent 4-D"] < 1e-6
+        assert r["causal 4-D: earlier positions after changing later tokens"] < 1e-6  # BERT made causal
+        assert r["causal 4-D: the changed positions"] > 1e-2
+    assert d["sdpa"]["bool 4-D (True = attend) vs the additive causal mask"] < 1e-6
+    assert d["eager"]["bool 4-D (True = attend) vs the additive causal mask"] > 1e-4  # eager adds the bools
+
+
+def test_bert_shares_and_mask_figure():
+    rows = snippet("bert_parameters").shares()
+    assert abs(sum(share for _, _, share in rows) - 1) < 1e-12
+    assert sum(n for _, n, _ in rows) == 109_482_240
+    fig, built = snippet("attention_mask").mask_figure(torch.tensor([[1, 1, 1], [1, 0, 0]]))
+    assert len(fig.axes) == 3 and built["sdpa"].shape == (2, 1, 3, 3)
+
+
+def test_exercise_extended_mask_equals_what_bert_builds():
+    ex, m = snippet("exercises"), snippet("attention_mask")
+    for attention_mask in (torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]]), torch.tensor([[1, 0, 1], [0, 1, 1]])):
+        built = m.masks_bert_builds(attention_mask)["eager"]
+        assert torch.equal(ex.extended_mask(attention_mask), built)
+
+
+def test_exercise_key_padding_mask_gives_bert_outputs_with_our_encoder():
+    ex, m = snippet("exercises"), snippet("bert_vs_ours")
+    from transformers import BertModel
+
+    torch.manual_seed(0)
+    bert = BertModel(m.small_config()).eval()
+    ours = m.ours_from_bert(bert)
+    ids, mask, types = m.example_batch()
+    with torch.no_grad():
+        ref = bert(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
+        out = ours(m.bert_embeddings(bert, ids, types), src_key_padding_mask=ex.to_key_padding_mask(mask))
+        wrong = ours(m.bert_embeddings(bert, ids, types), src_key_padding_mask=mask.bool())
+    real = mask.bool()
+    assert (out - ref)[real].abs().max().item() < 1e-5
+    assert (wrong - ref)[real].abs().max().item() > 1e-3

@@ -58,3 +58,52 @@ def test_fully_masked_row_in_each_library():
     assert rows["keras, return_attention_scores"].startswith("output bias only")
     assert rows["nn.MHA, need_weights=True"] == "NaN"
     assert rows["ours"].startswith("output bias only")
+
+
+def test_the_mask_has_exactly_one_empty_query_row_the_page_names():
+    m = snippet("keras_mha")
+    *_, allowed = m.setup()
+    empty = list(zip(*map(list, (~allowed.any(-1)).nonzero())))
+    assert empty == [(1, 2)]  # "query q2 of sequence 1" on the page
+    fig, _ = m.mask_figure()
+    assert len(fig.axes) == 3
+
+
+def test_weights_figure_numbers():
+    import numpy as np
+
+    keras_w, ours_w, allowed = snippet("keras_mha").weights_side_by_side()
+    assert np.abs(keras_w - ours_w).max() < 1e-5
+    assert np.all(keras_w[1, :, 2] == 0)  # the empty row: zero weights in Keras' explicit path
+    np.testing.assert_allclose(keras_w[0].sum(-1), 1.0, atol=1e-6)
+
+
+def test_exercise_kernel_layout_matches_keras_to_ours():
+    import numpy as np
+
+    m, ex = snippet("keras_mha"), snippet("exercises")
+    layer = m.keras_mha(12, 3)
+    ours = m.keras_to_ours(layer)
+    E = 12
+    for i, dense in enumerate((layer.query_dense, layer.key_dense, layer.value_dense)):
+        w = ex.torch_weight_from_kernel(m._np(dense.kernel))
+        np.testing.assert_array_equal(w, ours.in_proj_weight.detach().numpy()[i * E:(i + 1) * E])
+
+
+def test_exercise_keras_mask_from_key_padding_reproduces_keras():
+    import numpy as np
+    import torch
+
+    m, ex = snippet("keras_mha"), snippet("exercises")
+    layer = m.keras_mha(8, 2)
+    ours = m.keras_to_ours(layer)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 4, 8)).astype("float32")
+    kv = rng.standard_normal((2, 6, 8)).astype("float32")
+    pad = np.zeros((2, 6), dtype=bool)
+    pad[0, 3:] = True
+    k_out = m._np(layer(x, kv, attention_mask=ex.keras_mask_from_key_padding(pad, 4)))
+    with torch.no_grad():
+        t = torch.from_numpy
+        o = ours(t(x), t(kv), t(kv), key_padding_mask=t(pad))[0].numpy()
+    assert np.abs(k_out - o).max() < 1e-5

@@ -151,3 +151,48 @@ def test_adam_keeps_two_parameter_sized_buffers():
     assert m.optimizer_state_bytes(torch.optim.SGD, lr=0.1)["state"] == {}
     momentum = m.optimizer_state_bytes(torch.optim.SGD, lr=0.1, momentum=0.9)
     assert momentum["state"] == {"momentum_buffer": momentum["params"]}
+
+
+def test_exercise_split_in_proj_reproduces_the_module():
+    ex = snippet("exercises")
+    torch.manual_seed(0)
+    mha = nn.MultiheadAttention(12, 3, batch_first=True).eval()
+    with torch.no_grad():
+        mha.in_proj_bias.normal_()
+        x = torch.randn(2, 5, 12)
+        q, k, v = ex.project_qkv(mha, x, x, x)
+        ref = nn.functional._in_projection_packed(x, x, x, mha.in_proj_weight, mha.in_proj_bias)
+        for a, b in zip((q, k, v), ref):
+            torch.testing.assert_close(a, b)
+        # and the whole attention, written from the three blocks, equals the module's output
+        N, L, E, H = 2, 5, 12, 3
+        heads = [t.reshape(N, L, H, E // H).transpose(1, 2) for t in (q, k, v)]
+        out = nn.functional.scaled_dot_product_attention(*heads).transpose(1, 2).reshape(N, L, E)
+        torch.testing.assert_close(mha.out_proj(out), mha(x, x, x, need_weights=False)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_exercise_adam_state_bytes_equals_measured():
+    ex, m = snippet("exercises"), snippet("optimizer_state")
+    torch.manual_seed(0)
+    model = nn.TransformerEncoder(nn.TransformerEncoderLayer(64, 4, 256, batch_first=True), num_layers=2)
+    measured = m.optimizer_state_bytes(torch.optim.Adam, lr=1e-3)
+    assert ex.adam_state_bytes(model) == sum(measured["state"].values())
+
+
+def test_figures_and_their_readings():
+    assert len(snippet("mha_storage").packing_figure().axes) >= 4
+    assert len(snippet("mha_init").init_figure(64, 4).axes) == 1
+    w, bound = snippet("mha_init").packed_init(64, 4)
+    assert w.abs().max() <= bound and w.shape == (192, 64)
+    times = snippet("sdpa_backends").time_backends(N=1, H=2, L=32, D=8, rounds=1)
+    assert "MATH" in times and all(t > 0 for t in times.values())
+    m = snippet("saved_tensors")
+    d = m.encoder_layer_memory(2, 6, 8, 2, 16)
+    _, kib = m.memory_figure(d, 2, 6, 8, 2)
+    assert kib["no_grad"] == (0.0, 0.0) and kib["train"][1] > 0 and kib["eval"][1] == 0
+
+
+def test_oplog_and_saved_tensors_have_one_home():
+    assert snippet("sdpa_backends").OpLog is not None
+    assert "class OpLog" not in (SNIPPETS / "sdpa_backends.py").read_text()
+    assert "def pack" not in (SNIPPETS.parent / "complexity" / "memory.py").read_text()  # it uses record_saved

@@ -8,11 +8,14 @@ element-wise work (softmax, LayerNorm, bias, ReLU, residual adds).
 
 from collections import defaultdict
 
+import numpy as np
 import torch
+from matplotlib.figure import Figure
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from transformer_anatomy.torch import Seq2SeqTransformer, TransformerDecoderLayer, TransformerEncoderLayer
+from transformer_anatomy.viz import figure_to_svg
 
 
 # --8<-- [start:analytic]
@@ -175,3 +178,59 @@ def report_per_token(lengths=(128, 512, 2048), E=512, F=2048):
     for S in lengths:
         flops, two_p = per_token(E, F, S)
         print(f"| {S} | {flops:,.0f} | {two_p:,} | {flops / two_p:.3f} |")
+
+
+LENGTHS = (16, 32, 64, 128, 256, 512, 1024)
+
+
+def flops_vs_length(lengths=LENGTHS, N=1, E=64, H=4, F=256, seed=0):
+    """Rows ``(S, analytic linear, analytic n², measured linear, measured n²)`` for one encoder layer.
+
+    "n²" is the scores and the weighted sum (the ``bmm`` inside attention, math SDPA); "linear" is
+    every other matrix product (projections and feed-forward).
+    """
+    torch.manual_seed(seed)
+    enc = TransformerEncoderLayer(E, H, F, dropout=0.0, batch_first=True)
+    rows = []
+    for S in lengths:
+        x = torch.randn(N, S, E)
+        analytic = encoder_layer_flops(N, S, E, F)
+        quad = analytic.pop("scores + weighted sum")
+        with torch.no_grad():
+            total, per_module, _ = measure(lambda: enc(x))
+        measured_quad = _mm(per_module, ".self_attn", "bmm")
+        rows.append((S, sum(analytic.values()), quad, total - measured_quad, measured_quad))
+    return rows
+
+
+def flops_figure(rows, E=64, F=256):
+    """Linear and quadratic FLOPs against S: formula as lines, FlopCounterMode as markers."""
+    S = np.array([r[0] for r in rows], dtype=float)
+    fig = Figure(figsize=(6.4, 3.6))
+    ax = fig.add_subplot()
+    ax.loglog(S, [r[1] for r in rows], "-", color="tab:blue", label="projections + FFN, formula")
+    ax.loglog(S, [r[3] for r in rows], "o", color="tab:blue", label="projections + FFN, measured")
+    ax.loglog(S, [r[2] for r in rows], "-", color="tab:orange", label="scores + weighted sum, formula")
+    ax.loglog(S, [r[4] for r in rows], "s", color="tab:orange", label="scores + weighted sum, measured")
+    ax.axvline(2 * E + F, color="tab:gray", lw=0.8, ls="--")
+    ax.text(2 * E + F, ax.get_ylim()[1], f" n = 2E + F = {2 * E + F}", va="top", fontsize=8)
+    ax.set_xlabel("sequence length S (tokens)")
+    ax.set_ylabel("forward FLOPs, one layer, N = 1")
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def report_flops_vs_length(E=64, H=4, F=256):
+    """Print the FLOPs-vs-length figure and one Markdown sentence read from its numbers."""
+    rows = flops_vs_length(E=E, H=H, F=F)
+    exact = all(r[1] == r[3] and r[2] == r[4] for r in rows)
+    print(figure_to_svg(flops_figure(rows, E, F), alt="Forward FLOPs of one encoder layer against sequence "
+                        "length, split into the linear part and the quadratic attention part, formula and "
+                        "FlopCounterMode", caption=f"One encoder layer, E = {E}, H = {H}, F = {F}: formula "
+                        "(lines) and FlopCounterMode (markers)."))
+    first, last = rows[0], rows[-1]
+    print(f"<p>Every marker sits on its line (formula == measured at all {len(rows)} lengths: <strong>{exact}</strong>). "
+          f"From S = {first[0]} to S = {last[0]} the linear part grows {last[1] / first[1]:.0f}-fold and the "
+          f"quadratic part {last[2] / first[2]:,.0f}-fold; the quadratic share of the FLOPs goes from "
+          f"{first[2] / (first[1] + first[2]):.1%} to {last[2] / (last[1] + last[2]):.1%}.</p>")

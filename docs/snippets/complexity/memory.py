@@ -7,10 +7,29 @@ activation memory of training, the part that grows with N and S. The measurement
 CPU; on a GPU ``torch.cuda.max_memory_allocated`` sees the same tensors plus workspace.
 """
 
+import numpy as np
 import torch
+from matplotlib.figure import Figure
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from transformer_anatomy.torch import TransformerEncoderLayer
+from transformer_anatomy.viz import figure_to_svg
+
+
+def _snippet(rel):
+    """Import ``docs/snippets/<rel>``: the one home of code several pages use."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    name = "snippet_" + rel.removesuffix(".py").replace("/", "_")
+    if name not in sys.modules:
+        here = globals().get("__file__")
+        base = Path(here).resolve().parents[1] if here else Path("docs/snippets")
+        spec = importlib.util.spec_from_file_location(name, base / rel)
+        sys.modules[name] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 BYTES = 4  # float32
 
@@ -31,19 +50,16 @@ def activation_floats(N, S, E, H, F, attention="fused"):
 
 def saved_tensors(fn, module):
     """Run ``fn()`` recording what autograd saves; returns a list of
-    ``(shapes seen, storage bytes)`` per distinct non-parameter storage."""
-    params = {p.untyped_storage().data_ptr() for p in module.parameters()}
+    ``(shapes seen, storage bytes)`` per distinct non-parameter storage.
+
+    The recorder is the PyTorch-internals page's ``record_saved`` (one home for it).
+    """
+    records, out = _snippet("internals_pytorch/saved_tensors.py").record_saved(fn, module)
     storages = {}
-
-    def pack(t):
-        st = t.untyped_storage()
-        if st.data_ptr() not in params:
-            entry = storages.setdefault(st.data_ptr(), [set(), st.nbytes()])
-            entry[0].add(tuple(t.shape))
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
+    for r in records:
+        if r["kind"] != "parameter":
+            entry = storages.setdefault(r["storage"], [set(), r["storage_bytes"]])
+            entry[0].add(r["shape"])
     return [(shapes, nbytes) for shapes, nbytes in storages.values()], out
 
 
@@ -80,13 +96,59 @@ def comparison(N=4, E=64, H=4, F=256, lengths=LENGTHS):
     return rows
 
 
+def memory_figure(rows, N=4, E=64, H=4, F=256):
+    """Saved activation bytes against S, fused and explicit attention: formula lines, measured markers."""
+    S = np.array(sorted({r[0] for r in rows}), dtype=float)
+    fig = Figure(figsize=(6.4, 3.6))
+    ax = fig.add_subplot()
+    grid = np.geomspace(S[0], S[-1], 50)
+    for attention, color, marker in (("explicit", "tab:orange", "s"), ("fused", "tab:blue", "o")):
+        mine = [r for r in rows if r[1] == attention]
+        ax.loglog(grid, [BYTES * activation_floats(N, int(s), E, H, F, attention) / 2**20 for s in grid], "-",
+                  color=color, label=f"{attention} attention, formula")
+        ax.loglog([r[0] for r in mine], [r[2] / 2**20 for r in mine], marker, color=color,
+                  label=f"{attention} attention, measured")
+    ax.set_xlabel("sequence length S (tokens)")
+    ax.set_ylabel("saved for backward, MiB")
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+SIZES = dict(N=4, E=64, H=4, F=256)
+_ROWS = {}
+
+
+def _rows():
+    """``comparison(**SIZES)``, measured once per build (the figure and the table share it)."""
+    if not _ROWS:
+        _ROWS["rows"] = comparison(**SIZES)
+    return _ROWS["rows"]
+
+
+def report_figure():
+    """Print the memory figure (HTML) and one sentence read from the same numbers."""
+    N, E, H, F = SIZES.values()
+    rows = _rows()
+    print(figure_to_svg(memory_figure(rows, N, E, H, F), alt="Activation memory of one encoder layer against "
+                        "sequence length: fused attention grows linearly, explicit attention quadratically; "
+                        "formula lines through the measured points",
+                        caption=f"Encoder layer, N = {N}, E = {E}, H = {H}, F = {F}, float32: formula (lines) "
+                        "and saved_tensors_hooks (markers)."))
+    longest = max(r[0] for r in rows)
+    explicit = next(r for r in rows if r[0] == longest and r[1] == "explicit")
+    fused = next(r for r in rows if r[0] == longest and r[1] == "fused")
+    print(f"<p>At S = {longest} the explicit layer keeps {explicit[2] / fused[2]:.1f} × what the fused one "
+          f"keeps, and its (S, S) weights are {explicit[4] / explicit[2]:.0%} of its total.</p>")
+
+
 def report():
     """Print measured vs analytic activation memory as a Markdown table."""
-    N, E, H, F = 4, 64, 4, 256
+    N, E, H, F = SIZES.values()
+    rows = _rows()
     print(f"Encoder layer, N = {N}, E = {E}, H = {H}, F = {F}, float32, dropout 0.\n")
     print("| S | attention | saved for backward (measured) | formula | of which (S, S) tensors | N·H·S² · 4 bytes |")
     print("|---:|---|---:|---:|---:|---:|")
-    rows = comparison(N, E, H, F)
     for S, attention, total, analytic, attn, nhs2 in rows:
         print(f"| {S} | {attention} | {total / 1024:,.1f} KiB | {analytic / 1024:,.1f} KiB "
               f"| {attn / 1024:,.1f} KiB | {nhs2 / 1024:,.1f} KiB |")

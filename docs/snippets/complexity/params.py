@@ -10,28 +10,42 @@ from transformer_anatomy.torch import Seq2SeqTransformer
 
 
 # --8<-- [start:formulas]
+def linear_params(n_in, n_out):
+    """A biased nn.Linear(n_in, n_out): weight (n_out × n_in) + bias."""
+    return n_in * n_out + n_out
+
+
+def layer_norm_params(E):
+    """LayerNorm's γ and β."""
+    return 2 * E
+
+
 def attention_params(E):
-    """W_q, W_k, W_v, W_o (E × E each) and their biases."""
-    return 4 * E * E + 4 * E
+    """W_q, W_k, W_v, W_o (E × E each) and their biases: 4E² + 4E."""
+    return 4 * linear_params(E, E)
 
 
 def ffn_params(E, F):
-    """linear1 (E → F) and linear2 (F → E) with biases."""
-    return 2 * E * F + F + E
+    """linear1 (E → F) and linear2 (F → E) with biases: 2EF + F + E."""
+    return linear_params(E, F) + linear_params(F, E)
 
 
 def encoder_layer_params(E, F):
-    return attention_params(E) + ffn_params(E, F) + 2 * 2 * E  # + two LayerNorms (γ, β)
+    return attention_params(E) + ffn_params(E, F) + 2 * layer_norm_params(E)  # + two LayerNorms
 
 
 def decoder_layer_params(E, F):
-    return 2 * attention_params(E) + ffn_params(E, F) + 3 * 2 * E  # self + cross attention, three norms
+    return 2 * attention_params(E) + ffn_params(E, F) + 3 * layer_norm_params(E)  # self + cross attention, three norms
+# --8<-- [end:formulas]
+
+
+# --8<-- [start:models]
 
 
 def seq2seq_params(V_src, V_tgt, E, F, L_enc, L_dec, tie_weights=False, learned_positions=0):
     """Our Seq2SeqTransformer: embeddings, the nn.Transformer core (with its two final norms),
     the generator (V_tgt × E + V_tgt; its weight is the target embedding when tied)."""
-    core = L_enc * encoder_layer_params(E, F) + L_dec * decoder_layer_params(E, F) + 2 * 2 * E
+    core = L_enc * encoder_layer_params(E, F) + L_dec * decoder_layer_params(E, F) + 2 * layer_norm_params(E)
     embeddings = V_src * E + V_tgt * E + 2 * learned_positions * E
     generator = V_tgt + (0 if tie_weights else V_tgt * E)
     return embeddings + core + generator
@@ -40,15 +54,15 @@ def seq2seq_params(V_src, V_tgt, E, F, L_enc, L_dec, tie_weights=False, learned_
 def bert_parts(V=30522, E=768, F=3072, L=12, P=512, types=2):
     """BERT: token, position and token-type embeddings + LayerNorm; L encoder layers; pooler."""
     return {
-        "embeddings (+ LayerNorm)": V * E + P * E + types * E + 2 * E,
+        "embeddings (+ LayerNorm)": V * E + P * E + types * E + layer_norm_params(E),
         f"{L} encoder layers": L * encoder_layer_params(E, F),
-        "pooler": E * E + E,
+        "pooler": linear_params(E, E),
     }
 
 
 def bert_params(**sizes):
     return sum(bert_parts(**sizes).values())
-# --8<-- [end:formulas]
+# --8<-- [end:models]
 
 
 def count(model):
@@ -86,7 +100,7 @@ def seq2seq_rows():
 def paper_base(V=37000, E=512, F=2048, L=6):
     """The paper's base model shares ONE table between source embedding, target embedding and
     the pre-softmax projection (§3.4) and its projection has no bias: ``V·E + core``."""
-    core = L * encoder_layer_params(E, F) + L * decoder_layer_params(E, F) + 2 * 2 * E
+    core = L * encoder_layer_params(E, F) + L * decoder_layer_params(E, F) + 2 * layer_norm_params(E)
     return V * E + core, core
 
 

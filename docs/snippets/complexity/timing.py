@@ -12,19 +12,17 @@ is the minimum over a few interleaved rounds after a warm-up round.
 
 import time
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F_
+from matplotlib.figure import Figure
 
 from transformer_anatomy.torch import TransformerEncoderLayer
-from transformer_anatomy.viz import figure_to_img
+from transformer_anatomy.viz import figure_to_svg
 
 LENGTHS = (64, 128, 256, 512, 1024, 2048)
 SMALL = dict(E=64, H=4, F=256)
+ROUNDS = 5  # timed rounds (after one warm-up round); each time is the minimum over them
 
 
 def crossover_analytic(E, F):
@@ -92,7 +90,8 @@ def figure(rows, E=64, F=256):
     n = np.array([r[0] for r in rows], dtype=float)
     t_layer = np.array([r[1] for r in rows]) * 1e3
     t_core = np.array([r[2] for r in rows]) * 1e3
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9.6, 3.4))
+    fig = Figure(figsize=(8, 3.6))
+    ax1, ax2 = fig.subplots(1, 2)
     ax1.loglog(n, t_layer, "o-", label="whole encoder layer")
     ax1.loglog(n, t_core, "s-", label="attention core softmax(QKᵀ/√d)V")
     ax1.loglog(n, np.maximum(t_layer - t_core, 1e-6), "^-", label="the rest (projections, FFN, norms)")
@@ -118,7 +117,7 @@ def figure(rows, E=64, F=256):
 def report():
     """Print the measured table, the two crossovers and the figure (HTML)."""
     E, F = SMALL["E"], SMALL["F"]
-    rows = measure(**SMALL)
+    rows = measure(**SMALL, rounds=ROUNDS)
     print("<table><tr><th>n</th><th>layer, ms</th><th>attention core, ms</th><th>core's share of the time</th>"
           "<th>n² terms' share of the FLOPs (analytic)</th></tr>")
     for n, t_layer, t_core in rows:
@@ -134,9 +133,11 @@ def report():
         above = min((r[0] for r in rows if r[0] >= measured), default=rows[-1][0])
         shown = (f"n ≈ {measured:.0f}, between the measured lengths {below} and {above} "
                  f"({measured / analytic:.2f} × the analytic one)")
-    print(f"<p>Crossover, analytic (FLOPs): <strong>n = 2E + F = {analytic}</strong>; "
+    print(f"<p>One thread, CPU time, minimum over {ROUNDS} rounds. Crossover, analytic (FLOPs): <strong>n = 2E + F = {analytic}</strong>; "
           f"measured (the attention core takes half the layer's time): <strong>{shown}</strong>. "
           f"For the base model (E = 512, F = 2048) the analytic crossover is "
           f"n = {crossover_analytic(512, 2048)}.</p>")
-    print(figure_to_img(figure(rows, E, F), alt="Forward time of an encoder layer against sequence length, "
-                        "and the analytic share of its FLOPs in the quadratic attention terms"))
+    print(figure_to_svg(figure(rows, E, F), alt="Forward time of an encoder layer against sequence length, "
+                        "and the analytic share of its FLOPs in the quadratic attention terms",
+                        caption="Left: measured CPU time (one thread). Right: the share of the FLOPs in the "
+                        "n² terms, from the formula."))

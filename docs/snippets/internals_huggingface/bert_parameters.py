@@ -1,8 +1,27 @@
 """BERT-base's structure and exact parameter count, from BertConfig() alone (nothing is downloaded)."""
 
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 from transformers import BertConfig, BertModel
+
+from transformer_anatomy.viz import figure_to_svg
+
+
+def _snippet(rel):
+    """Import ``docs/snippets/<rel>``: the one home of code several pages use."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    name = "snippet_" + rel.removesuffix(".py").replace("/", "_")
+    if name not in sys.modules:
+        here = globals().get("__file__")
+        base = Path(here).resolve().parents[1] if here else Path("docs/snippets")
+        spec = importlib.util.spec_from_file_location(name, base / rel)
+        sys.modules[name] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def bert_base_on_meta(config=None):
@@ -35,24 +54,27 @@ def compact_tree(module, name="", indent=0):
     return lines
 
 
+# --8<-- [start:formula]
 def bert_parameter_formula(c):
     """(part, formula text, count by formula, parameter-name prefixes, multiplier) for every part of BertModel."""
     E, F, L, V, P, T = (c.hidden_size, c.intermediate_size, c.num_hidden_layers, c.vocab_size,
                         c.max_position_embeddings, c.type_vocab_size)
-    lin = lambda n_in, n_out: n_in * n_out + n_out  # noqa: E731  weight + bias
+    formulas = _snippet("complexity/params.py")  # the one home of the parameter formulas
+    lin, norm = formulas.linear_params, formulas.layer_norm_params
     return [
         ("word embeddings", "V*E", V * E, ["embeddings.word_embeddings."], 1),
         ("position embeddings", "P*E", P * E, ["embeddings.position_embeddings."], 1),
         ("token type embeddings", "T*E", T * E, ["embeddings.token_type_embeddings."], 1),
-        ("embedding LayerNorm", "2E", 2 * E, ["embeddings.LayerNorm."], 1),
+        ("embedding LayerNorm", "2E", norm(E), ["embeddings.LayerNorm."], 1),
         ("encoder: query, key, value", "3(E^2+E)", 3 * lin(E, E), ["attention.self.query.", "attention.self.key.", "attention.self.value."], L),
         ("encoder: attention output", "E^2+E", lin(E, E), ["attention.output.dense."], L),
-        ("encoder: attention LayerNorm", "2E", 2 * E, ["attention.output.LayerNorm."], L),
+        ("encoder: attention LayerNorm", "2E", norm(E), ["attention.output.LayerNorm."], L),
         ("encoder: intermediate (E -> F)", "EF+F", lin(E, F), ["intermediate.dense."], L),
         ("encoder: output (F -> E)", "FE+E", lin(F, E), ["output.dense."], L),
-        ("encoder: output LayerNorm", "2E", 2 * E, ["output.LayerNorm."], L),
+        ("encoder: output LayerNorm", "2E", norm(E), ["output.LayerNorm."], L),
         ("pooler", "E^2+E", lin(E, E), ["pooler.dense."], 1),
     ]
+# --8<-- [end:formula]
 
 
 def count_by_part(model, config):
@@ -96,3 +118,40 @@ def report():
     print(f"formula == sum(numel) for every part: {all(r['by_formula'] == r['by_numel'] for r in rows)}; "
           f"parts cover every parameter: {sum(r['by_numel'] for r in rows) == total_numel}")
     print(f"total = {total_numel / 1e6:.2f} million parameters, {total_numel * 4 / 2**20:.1f} MiB in float32")
+
+
+def shares(config=None):
+    """(part, parameters, share of the total) for BertModel(config), counted by sum(numel) per part."""
+    config = config or BertConfig()
+    rows = count_by_part(bert_base_on_meta(config), config)
+    total = sum(r["by_numel"] for r in rows)
+    return [(r["part"], r["by_numel"], r["by_numel"] / total) for r in rows]
+
+
+def shares_figure(rows):
+    fig = Figure(figsize=(7.2, 3.8))
+    ax = fig.add_subplot()
+    names = [r[0] for r in rows][::-1]
+    values = [r[1] / 1e6 for r in rows][::-1]
+    colors = ["tab:orange" if n.startswith("encoder") else "tab:blue" for n in names]
+    bars = ax.barh(names, values, color=colors)
+    for bar, (_, n, share) in zip(bars, rows[::-1]):
+        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {share:.1%}", va="center", fontsize=7)
+    ax.set_xlabel("parameters, millions (all layers together)")
+    ax.tick_params(axis="y", labelsize=8)
+    ax.set_xlim(0, max(values) * 1.18)
+    fig.tight_layout()
+    return fig
+
+
+def report_figure():
+    rows = shares()
+    print(figure_to_svg(shares_figure(rows), alt="Bar chart of BERT-base's parameters by part, the word "
+                        "embeddings and the feed-forward matrices being the largest",
+                        caption="<code>BertModel(BertConfig())</code>: parameters per part; orange: summed over "
+                        "the encoder layers."))
+    top = sorted(rows, key=lambda r: -r[1])[:3]
+    ffn = sum(r[1] for r in rows if "intermediate" in r[0] or "output (F" in r[0])
+    attn = sum(r[1] for r in rows if "query" in r[0] or "attention output" in r[0])
+    print("<p>The three largest parts: " + ", ".join(f"{n} ({sh:.1%})" for n, _, sh in top) +
+          f". The feed-forward matrices hold {ffn / attn:.1f} × the parameters of the attention projections.</p>")

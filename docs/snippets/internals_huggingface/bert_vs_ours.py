@@ -15,6 +15,7 @@ def small_config(**kw):
     return BertConfig(**args)
 
 
+# --8<-- [start:rename]
 def bert_layer_to_ours(layer, prefix=""):
     """Map one BertLayer's weights onto nn.TransformerEncoderLayer names (our encoder uses the same)."""
     a = layer.attention
@@ -32,6 +33,7 @@ def bert_layer_to_ours(layer, prefix=""):
         prefix + "norm2.weight": layer.output.LayerNorm.weight,
         prefix + "norm2.bias": layer.output.LayerNorm.bias,
     }
+# --8<-- [end:rename]
 
 
 def ours_from_bert(bert):

@@ -42,6 +42,7 @@ def save_small(folder, cls=BertModel, seed=0):
     return model
 
 
+# --8<-- [start:by_hand]
 def from_pretrained_by_hand(folder):
     """The steps of from_pretrained, written out (as transformers 4 did them, on the CPU)."""
     config = BertConfig.from_pretrained(folder)  # 1. config.json -> BertConfig
@@ -51,6 +52,7 @@ def from_pretrained_by_hand(folder):
     model.tie_weights()  # 5. re-tie shared weights (e.g. MLM decoder = word embeddings)
     model.eval()  # 6. dropout off
     return model, result
+# --8<-- [end:by_hand]
 
 
 def registered_devices(fn):

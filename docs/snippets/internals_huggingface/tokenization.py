@@ -17,6 +17,7 @@ def make_corpus(n_numbers=300, n_reviews=300, seed=0):
     return lines
 
 
+# --8<-- [start:train]
 def train_wordpiece(corpus, vocab_size):
     """A BERT-style tokenizer: lowercase, split on spaces and punctuation, WordPiece with '##' continuations."""
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
@@ -30,6 +31,7 @@ def train_wordpiece(corpus, vocab_size):
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
     return tok
+# --8<-- [end:train]
 
 
 def tokens_per_word(tok, corpus):

@@ -8,9 +8,11 @@ os.environ["KERAS_BACKEND"] = "torch"  # must be set before keras is imported
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from torch import nn  # noqa: E402
 
 from transformer_anatomy.torch import MultiheadAttention  # noqa: E402
+from transformer_anatomy.viz import figure_to_svg  # noqa: E402
 
 
 def keras_mha(E=8, H=2, seed=0, random_bias=True):
@@ -35,6 +37,7 @@ def _np(x):
     return x.detach().cpu().numpy()
 
 
+# --8<-- [start:keras_to_ours]
 def keras_to_ours(layer):
     """Our MultiheadAttention(E, H, batch_first=True) holding the Keras layer's weights."""
     q_k, k_k, v_k = (_np(d.kernel) for d in (layer.query_dense, layer.key_dense, layer.value_dense))  # (E, H, E/H) each
@@ -47,6 +50,7 @@ def keras_to_ours(layer):
              "out_proj.weight": out_w, "out_proj.bias": _np(layer.output_dense.bias)}
     ours.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, strict=True)
     return ours
+# --8<-- [end:keras_to_ours]
 
 
 def compare(E=8, H=2, N=2, T=4, S=6, seed=0):
@@ -115,9 +119,11 @@ def setup(E=8, H=2, N=2, T=4, S=5, seed=0):
     return layer, ours, ref, x, kv, allowed
 
 
+# --8<-- [start:torch_mask]
 def torch_mask(allowed, H):
     """Keras (N, T, S) True = attend -> PyTorch attn_mask (N*H, T, S) True = blocked."""
     return torch.from_numpy(~allowed).repeat_interleave(H, dim=0)  # one copy per head, batch-major
+# --8<-- [end:torch_mask]
 
 
 def conventions(seed=0):
@@ -168,7 +174,10 @@ def fully_masked_row(seed=0):
 def report_conventions():
     """Print the convention check."""
     _, _, _, _, _, allowed = setup()
-    print("Keras attention_mask for sequence 1 (True = may attend):\n", allowed[0].astype(int))
+    for n in range(allowed.shape[0]):
+        print(f"Keras attention_mask, sequence {n} (1 = may attend), rows = queries:\n", allowed[n].astype(int))
+    empty = [(n, t) for n, t in zip(*np.nonzero(~allowed.any(-1)))]
+    print("query rows with no key to attend to (sequence, query):", [(int(n), int(t)) for n, t in empty])
     for name, diff in conventions().items():
         print(f"{name:30s} max |diff| vs keras = {diff:.1e}")
 
@@ -178,3 +187,76 @@ def report_fully_masked():
     for name, (what, row) in fully_masked_row().items():
         print(f"{name:30s} {what}")
         print(f"{'':30s} first values {np.array2string(row[:4], precision=4)}")
+
+
+def _grid(ax, grid, title, labels_on=True):
+    ax.imshow(grid, cmap="viridis", vmin=0, vmax=1)
+    ax.set_title(title, fontsize=8)
+    T, S = grid.shape
+    ax.set_yticks(range(T), [f"q{t}" for t in range(T)], fontsize=7)
+    ax.set_xticks(range(S), [f"k{s}" for s in range(S)], fontsize=7)
+    for (i, j), v in np.ndenumerate(grid):
+        ax.text(j, i, "1" if v else "0", ha="center", va="center", fontsize=7, color="#202020" if v else "white")
+
+
+def mask_figure():
+    """Keras' mask for both sequences (True = attend) and the inverted PyTorch mask of sequence 1."""
+    _, _, _, _, _, allowed = setup()
+    fig = Figure(figsize=(8, 2.8))
+    axes = fig.subplots(1, 3)
+    _grid(axes[0], allowed[0], "Keras, sequence 0\nTrue = may attend")
+    _grid(axes[1], allowed[1], "Keras, sequence 1\nTrue = may attend")
+    _grid(axes[2], (~allowed[1]), "PyTorch attn_mask, sequence 1\nTrue = blocked")
+    fig.tight_layout()
+    return fig, allowed
+
+
+def report_mask_figure():
+    fig, allowed = mask_figure()
+    print(figure_to_svg(fig, alt="Grids of the Keras attention mask for two sequences and of the inverted "
+                        "PyTorch mask for the second; one query row of the second sequence allows no key",
+                        caption="Yellow = True. Rows are queries, columns keys."))
+    per_row = allowed.sum(-1)  # (N, T): keys each query may attend to
+    print("<p>Keys each query may attend to: " + "; ".join(
+        f"sequence {n}: {', '.join(str(int(k)) for k in per_row[n])}" for n in range(len(per_row))) + ".</p>")
+
+
+def weights_side_by_side(seed=0):
+    """Per-head weights of sequence 1 from Keras' explicit path (return_attention_scores) and from ours."""
+    layer, ours, _, x, kv, allowed = setup(seed=seed)
+    H = layer.num_heads
+    _, scores = layer(x, kv, attention_mask=allowed, return_attention_scores=True)  # (N, H, T, S)
+    with torch.no_grad():
+        _, w = ours(torch.from_numpy(x), torch.from_numpy(kv), torch.from_numpy(kv),
+                    attn_mask=torch_mask(allowed, H), average_attn_weights=False)
+    return _np(scores), w.numpy(), allowed
+
+
+def weights_figure(keras_w, ours_w):
+    H = keras_w.shape[1]
+    fig = Figure(figsize=(8, 2.6), layout="constrained")
+    axes = fig.subplots(1, 2 * H, sharey=True)
+    for h in range(H):
+        for k, (who, w) in enumerate((("Keras", keras_w), ("ours", ours_w))):
+            ax = axes[2 * h + k]
+            im = ax.imshow(w[1, h], cmap="magma", vmin=0, vmax=1)
+            ax.set_title(f"{who}, head {h}", fontsize=8)
+            ax.set_yticks(range(w.shape[2]), [f"q{t}" for t in range(w.shape[2])], fontsize=7)
+            ax.set_xticks(range(w.shape[3]), [f"k{s}" for s in range(w.shape[3])], fontsize=7)
+            ax.set_xlabel("key", fontsize=7)
+    axes[0].set_ylabel("query", fontsize=7)
+    fig.colorbar(im, ax=list(axes), shrink=0.9, label="weight")
+    return fig
+
+
+def report_weights_figure():
+    keras_w, ours_w, allowed = weights_side_by_side()
+    print(figure_to_svg(weights_figure(keras_w, ours_w), alt="Attention weight heatmaps of sequence 1 per head, "
+                        "Keras' explicit path next to ours; the fully masked query row is all zeros in both",
+                        caption="Sequence 1, both heads: Keras (return_attention_scores=True) and ours."))
+    live = allowed.any(-1)[:, None, :]  # (N, 1, T)
+    diff = float(np.abs(keras_w - ours_w).max())
+    print(f"<p>Max |Keras − ours| over all weights: {diff:.1e}. Row sums of sequence 1, head 0: "
+          f"{np.array2string(keras_w[1, 0].sum(-1), precision=3)} (Keras), "
+          f"{np.array2string(ours_w[1, 0].sum(-1), precision=3)} (ours); "
+          f"{int((~live).sum())} query row has no key to attend to.</p>")

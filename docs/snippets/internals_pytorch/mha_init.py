@@ -3,13 +3,26 @@
 import math
 import warnings
 
+import numpy as np
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 
+from transformer_anatomy.viz import figure_to_svg
 
+
+# --8<-- [start:xavier]
 def xavier_bound(fan_in, fan_out):
     """Xavier/Glorot uniform: U(-a, a) with a = sqrt(6 / (fan_in + fan_out)); its std is a / sqrt(3)."""
     return math.sqrt(6.0 / (fan_in + fan_out))
+
+
+def packed_init(E, H):
+    """What nn.MultiheadAttention(E, H)._reset_parameters does to in_proj_weight: Xavier on all (3E, E) at once."""
+    w = torch.empty(3 * E, E)
+    nn.init.xavier_uniform_(w)  # fans of the whole packed matrix: fan_in = E, fan_out = 3E
+    return w, xavier_bound(E, 3 * E)
+# --8<-- [end:xavier]
 
 
 def init_statistics(E=512, H=8, seed=0):
@@ -66,3 +79,31 @@ def report():
     print()
     for name, value in transformer_reinit().items():
         print(f"{name:32s} {value:.6f}")
+
+
+def init_figure(E=512, H=8, seed=0):
+    """Histogram of a fresh in_proj_weight with the packed bound and the per-block bound."""
+    torch.manual_seed(seed)
+    w = nn.MultiheadAttention(E, H).in_proj_weight.detach().numpy().ravel()
+    fig = Figure(figsize=(6.4, 3.0))
+    ax = fig.add_subplot()
+    ax.hist(w, bins=60, color="tab:blue", alpha=0.8)
+    for bound, label, style in ((xavier_bound(E, 3 * E), "packed (3E, E) bound", "-"),
+                                (xavier_bound(E, E), "one (E, E) block's bound", "--")):
+        for sign in (-1, 1):
+            ax.axvline(sign * bound, color="tab:orange" if style == "-" else "tab:red", ls=style,
+                       label=label if sign > 0 else None)
+    ax.set_xlabel("weight value")
+    ax.set_ylabel("count")
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def report_figure(E=512, H=8):
+    s = init_statistics(E, H)
+    print(figure_to_svg(init_figure(E, H), alt="Histogram of the weights of a fresh in_proj_weight: flat between "
+                        "the packed Xavier bounds, inside the wider per-block bounds",
+                        caption=f"A fresh <code>nn.MultiheadAttention({E}, {H})</code>: in_proj_weight values."))
+    print(f"<p>The histogram is flat up to ±{s['max_abs']:.4f}, the packed bound {s['bound']:.4f}; Xavier on one "
+          f"E × E block would allow ±{s['bound_per_matrix']:.4f} ({s['bound_per_matrix'] / s['bound']:.4f} × wider).</p>")

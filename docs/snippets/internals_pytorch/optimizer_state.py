@@ -9,6 +9,7 @@ def tensor_bytes(tensors):
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
+# --8<-- [start:optimizer_state]
 def optimizer_state_bytes(optimizer_cls, seed=0, **kwargs):
     """Bytes of parameters, gradients and optimizer state (by state name) after one step on a small encoder."""
     torch.manual_seed(seed)
@@ -24,6 +25,7 @@ def optimizer_state_bytes(optimizer_cls, seed=0, **kwargs):
                 by_name[name] = by_name.get(name, 0) + value.numel() * value.element_size()
     return {"params": tensor_bytes(params), "grads": tensor_bytes(p.grad for p in params),
             "n_tensors": len(params), "state": by_name}
+# --8<-- [end:optimizer_state]
 
 
 def report():

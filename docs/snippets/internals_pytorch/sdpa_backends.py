@@ -6,21 +6,30 @@ import warnings
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.utils._python_dispatch import TorchDispatchMode
+from matplotlib.figure import Figure
+
+from transformer_anatomy.viz import figure_to_svg
+
+
+def _snippet(rel):
+    """Import ``docs/snippets/<rel>``: the one home of code several pages use."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    name = "snippet_" + rel.removesuffix(".py").replace("/", "_")
+    if name not in sys.modules:
+        here = globals().get("__file__")
+        base = Path(here).resolve().parents[1] if here else Path("docs/snippets")
+        spec = importlib.util.spec_from_file_location(name, base / rel)
+        sys.modules[name] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+OpLog = _snippet("internals_pytorch/fast_path.py").OpLog  # the dispatcher log: one home, fast_path.py
+
 
 BACKENDS = [SDPBackend.MATH, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.CUDNN_ATTENTION]
-
-
-class OpLog(TorchDispatchMode):
-    """Record the name of every ATen operator that reaches the dispatcher."""
-
-    def __init__(self):
-        super().__init__()
-        self.ops = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.ops.append(func.overloadpacket.__name__)
-        return func(*args, **(kwargs or {}))
 
 
 def _qkv(dtype, device, N=2, H=4, L=16, D=8, seed=0):
@@ -28,6 +37,7 @@ def _qkv(dtype, device, N=2, H=4, L=16, D=8, seed=0):
     return [torch.randn(N, H, L, D, generator=g).to(device=device, dtype=dtype) for _ in range(3)]  # (N, H, L, E/H)
 
 
+# --8<-- [start:probe]
 def probe_backends(device="cpu", dtypes=(torch.float32, torch.float64, torch.bfloat16)):
     """For each backend and dtype: 'ok (max diff vs math)' or the first line of the error it raised."""
     results = {}
@@ -46,6 +56,7 @@ def probe_backends(device="cpu", dtypes=(torch.float32, torch.float64, torch.bfl
                     why = [str(w.message) for w in caught] + [str(err)]
                     results[backend.name, str(dtype).removeprefix("torch.")] = "error: " + why[0].split(". ")[0]
     return results
+# --8<-- [end:probe]
 
 
 def default_kernel(device="cpu"):
@@ -87,3 +98,52 @@ def report():
     print("default choice (no sdpa_kernel context), float32:")
     for case, (family, op) in default_kernel().items():
         print(f"  {case:30s} -> {family:5s} {op}")
+
+
+def time_backends(N=4, H=8, L=512, D=64, rounds=5, dtype=torch.float32, device="cpu"):
+    """Seconds per causal SDPA call, minimum over ``rounds``, for every backend that runs here (one thread)."""
+    import time
+
+    q, k, v = _qkv(dtype, device, N, H, L, D)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # restored below: the build machine may be shared
+    times = {}
+    try:
+        for backend in BACKENDS:
+            try:
+                with sdpa_kernel(backend), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    F.scaled_dot_product_attention(q, k, v, is_causal=True)  # warm-up, raises if refused
+                    best = float("inf")
+                    for _ in range(rounds):
+                        t0 = time.thread_time()
+                        F.scaled_dot_product_attention(q, k, v, is_causal=True)
+                        best = min(best, time.thread_time() - t0)
+                times[backend.name] = best
+            except RuntimeError:
+                pass
+    finally:
+        torch.set_num_threads(threads)
+    return times
+
+
+def timing_figure(times, shape):
+    fig = Figure(figsize=(6.0, 2.6))
+    ax = fig.add_subplot()
+    names = list(times)
+    ax.barh(names, [times[n] * 1e3 for n in names], color=[f"C{i}" for i in range(len(names))])
+    ax.set_xlabel("CPU time per call, ms (one thread, best of a few)")
+    ax.set_title(f"causal SDPA, (N, H, L, E/H) = {shape}, float32", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def report_timing(N=4, H=8, L=512, D=64):
+    times = time_backends(N, H, L, D)
+    print(figure_to_svg(timing_figure(times, (N, H, L, D)), alt="Bar chart of the time of one causal "
+                        "scaled_dot_product_attention call for each backend that runs on this machine",
+                        caption="Only the backends this machine accepted are drawn."))
+    fastest = min(times, key=times.get)
+    slowest = max(times, key=times.get)
+    print(f"<p>Backends that ran: {', '.join(times)}. The fastest, {fastest}, took {times[fastest] * 1e3:.1f} ms; "
+          f"{slowest} took {times[slowest] / times[fastest]:.1f} × as long.</p>")

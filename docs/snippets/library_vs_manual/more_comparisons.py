@@ -15,7 +15,6 @@ from transformer_anatomy.numpy import (
     scaled_dot_product_attention,
 )
 
-torch.manual_seed(0)
 DT = torch.float64
 
 
@@ -47,6 +46,7 @@ def layernorm_examples():
 def single_head_attention():
     """One head on 4 tokens: our NumPy SDPA vs ``F.scaled_dot_product_attention`` and vs a
     one-head ``nn.MultiheadAttention`` whose projections we apply by hand."""
+    torch.manual_seed(0)
     T, E = 4, 8
     x = torch.randn(1, T, E, dtype=DT)
     mha = torch.nn.MultiheadAttention(E, 1, batch_first=True, dtype=DT).eval()
@@ -68,6 +68,7 @@ def single_head_attention():
 
 def multi_head_attention():
     """Four heads: ``nn.MultiheadAttention`` vs our NumPy ``MultiheadAttention`` (weights via from_torch)."""
+    torch.manual_seed(0)
     N, T, E, H = 2, 5, 16, 4
     mha = torch.nn.MultiheadAttention(E, H, batch_first=True, dtype=DT).eval()
     x = torch.randn(N, T, E, dtype=DT)
@@ -83,6 +84,7 @@ def multi_head_attention():
 
 def feed_forward():
     """Position-wise FFN: ``nn.Sequential(Linear, ReLU, Linear)`` vs ours, built from our Linear."""
+    torch.manual_seed(0)
     E, F = 8, 32
     ref = torch.nn.Sequential(torch.nn.Linear(E, F, dtype=DT), torch.nn.ReLU(), torch.nn.Linear(F, E, dtype=DT))
     lin1, act, lin2 = Linear(E, F, dtype=np.float64), ReLU(), Linear(F, E, dtype=np.float64)
@@ -97,6 +99,7 @@ def feed_forward():
 
 def encoder_layer():
     """A whole ``nn.TransformerEncoderLayer`` (post-norm and pre-norm) vs ours, in eval mode."""
+    torch.manual_seed(0)
     rows = []
     for norm_first in (False, True):
         ref = torch.nn.TransformerEncoderLayer(16, 4, 64, batch_first=True, norm_first=norm_first,
@@ -112,18 +115,18 @@ def encoder_layer():
 
 
 def report_layernorm():
-    np.set_printoptions(precision=6, suppress=True)
-    for row in layernorm_examples():
-        print(f"--- {row['name']}: x = {row['x'][0].tolist()}")
-        print("  ours        =", row["ours"][0])
-        print("  nn.LayerNorm=", row["torch"][0])
-        print(f"  max |ours - torch| = {row['max_diff']:.2e}")
+    with np.printoptions(precision=6, suppress=True):
+        for row in layernorm_examples():
+            print(f"--- {row['name']}: x = {row['x'][0].tolist()}")
+            print("  ours        =", row["ours"][0])
+            print("  nn.LayerNorm=", row["torch"][0])
+            print(f"  max |ours - torch| = {row['max_diff']:.2e}")
 
 
 def report_single_head():
     r = single_head_attention()
-    np.set_printoptions(precision=3, suppress=True)
-    print("attention weights (4 queries x 4 keys):\n", r["weights"])
+    with np.printoptions(precision=3, suppress=True):
+        print("attention weights (4 queries x 4 keys):\n", r["weights"])
     print(f"max |ours - F.scaled_dot_product_attention| = {r['diff_sdpa']:.2e}")
     print(f"max |ours + out_proj - nn.MultiheadAttention(E, 1)| = {r['diff_mha_out']:.2e} "
           f"(weights {r['diff_mha_weights']:.2e})")

@@ -25,10 +25,10 @@ def compare_softmax(examples=EXAMPLES):
 
 def report():
     """Print each comparison (the page runs this at build time)."""
-    np.set_printoptions(precision=6, suppress=False)
-    for row in compare_softmax():
-        print(f"--- {row['name']}")
-        print("x              =", row["x"].tolist())
-        print("ours           =", row["ours"])
-        print("torch.softmax  =", row["torch"])
-        print(f"max |ours - torch| = {row['max_diff']:.3e}")
+    with np.printoptions(precision=6, suppress=False):
+        for row in compare_softmax():
+            print(f"--- {row['name']}")
+            print("x              =", row["x"].tolist())
+            print("ours           =", row["ours"])
+            print("torch.softmax  =", row["torch"])
+            print(f"max |ours - torch| = {row['max_diff']:.3e}")
