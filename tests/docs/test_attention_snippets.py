@@ -212,6 +212,25 @@ def test_exercise_parameter_count_equals_torch(E, H):
         m = torch.nn.MultiheadAttention(E, H)
     n = snippet("exercises").mha_parameter_count(E, H)
     assert n == sum(p.numel() for p in m.parameters()) == 4 * E * E + 4 * E
+    # the reader's per-head derivation agrees with the one home of the formulas
+    spec = importlib.util.spec_from_file_location("attention_params_home", SNIPPETS.parent / "complexity" / "params.py")
+    home = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(home)
+    assert n == home.attention_params(E)
+
+
+def test_float_probe_is_the_home_of_the_notation_and_own_transformer_tables(capsys):
+    import torch
+
+    found = snippet("conventions").float_probe()
+    assert found.pop("F.scaled_dot_product_attention(attn_mask=)") == "attend"
+    assert len(found) == 6 and set(found.values()) == {"blocked"}
+    hot, block0, only0 = snippet("conventions").probe_masks()
+    assert hot[:, 0].all() and not hot[:, 1:].any()
+    assert torch.equal(torch.isinf(block0), hot) and torch.equal(torch.isinf(only0), ~hot)
+    snippet("conventions").report_float_probe()
+    assert capsys.readouterr().out.count("**may not attend**") == 6
+
 
 
 def test_exercise_sdpa_mask_gives_the_key_padding_result():

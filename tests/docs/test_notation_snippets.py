@@ -68,9 +68,16 @@ def test_head_weights_are_slices_of_in_proj_weight():
 
 
 def test_mask_conventions_found_by_running():
-    found = load("mask_conventions").conventions()
-    assert found.pop("F.scaled_dot_product_attention(attn_mask=...)") == "attend"
-    assert set(found.values()) == {"blocked"} and len(found) == 4
+    # the page runs the probe from its one home, the attention page's conventions.py
+    spec = importlib.util.spec_from_file_location("snippet_notation_probe", SNIPPETS.parent / "attention" / "conventions.py")
+    home = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(home)
+    found = home.float_probe()
+    assert found.pop("F.scaled_dot_product_attention(attn_mask=)") == "attend"
+    assert {"nn.MultiheadAttention(attn_mask=)", "nn.MultiheadAttention(key_padding_mask=)",
+            "transformer_anatomy.torch.MultiheadAttention(attn_mask=)",
+            "transformer_anatomy.torch.MultiheadAttention(key_padding_mask=)"} <= set(found)
+    assert set(found.values()) == {"blocked"} and len(found) == 6
 
 
 def test_notation_map_base_sizes_are_torch_defaults():
@@ -150,6 +157,21 @@ def test_exercise_mask_conversions():
 def test_exercise_param_count_is_torchs(E, H):
     ex = load("exercises")
     assert ex.mha_param_count(E, H) == sum(p.numel() for p in torch.nn.MultiheadAttention(E, H).parameters())
+    assert ex.mha_param_count(E, H) == params_home().attention_params(E)  # the reader's formula is the home's
+
+
+def params_home():
+    """docs/snippets/complexity/params.py: the one home of the parameter-count formulas."""
+    spec = importlib.util.spec_from_file_location("snippet_complexity_params", SNIPPETS.parent / "complexity" / "params.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_head_weights_report_prints_the_home_formula(capsys):
+    load("head_weights").report(params_home().attention_params)
+    out = capsys.readouterr().out
+    assert "parameters: 4E² + 4E = 80; sum(numel) = 80" in out  # E = 4
 
 
 def test_notation_figures_and_notices_run(capsys, trace_shapes):

@@ -1,9 +1,15 @@
 """What each library means by its mask, found by running it, and what a fully masked row gives.
 
-The test is the same for every library: build a boolean (or 0/1) mask that is True/1 at key 0
-only, run self-attention on four positions, then change the input at position 0 and run again.
-If the outputs of the *other* positions (1, 2, 3) move, they could see key 0, so True/1 meant
-"attend"; if they stay the same, key 0 was hidden from them, so True/1 meant "blocked".
+The one home of the boolean-mask probe (the notation and own-transformer pages run it from here).
+Two ways to ask, both with a mask that is True/1 at key 0 only:
+
+- :func:`conventions` (every library, HuggingFace and Keras included): run self-attention on four
+  positions, then change the input at position 0 and run again. If the outputs of the *other*
+  positions (1, 2, 3) move, they could see key 0, so True/1 meant "attend"; if they stay the
+  same, key 0 was hidden from them, so True/1 meant "blocked".
+- :func:`float_probe` (the PyTorch-side functions, which also take float masks): run each with the
+  boolean mask, with a float mask that blocks key 0 (-inf) and with one that blocks every key
+  except 0. Float masks are unambiguous; the boolean run equals one of them.
 """
 
 import os
@@ -40,6 +46,14 @@ def _keras_mha(seed=0):
     return layer
 
 
+def _mha_pair(dtype=torch.float64):
+    """nn.MultiheadAttention(E, H) (drawn from the current torch seed) and ours holding its weights, in eval mode."""
+    ref = nn.MultiheadAttention(E, H, batch_first=True, dtype=dtype).eval()
+    ours = MultiheadAttention(E, H, batch_first=True, dtype=dtype).eval()
+    ours.load_state_dict(ref.state_dict())
+    return ref, ours
+
+
 def _t2n(x):
     x = getattr(x, "value", x)
     return x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
@@ -56,9 +70,7 @@ def runners(seed=0):
     x1[0, 0] = torch.randn(E, dtype=torch.float64)  # a different vector at position 0
     ids0 = torch.tensor([[5, 6, 7, 8]])
     ids1 = torch.tensor([[9, 6, 7, 8]])  # a different token at position 0
-    ref = nn.MultiheadAttention(E, H, batch_first=True, dtype=torch.float64).eval()
-    ours = MultiheadAttention(E, H, batch_first=True, dtype=torch.float64).eval()
-    ours.load_state_dict(ref.state_dict())
+    ref, ours = _mha_pair()
     bert = _bert(seed=seed)
     keras_layer = _keras_mha(seed)
 
@@ -108,6 +120,66 @@ def conventions(seed=0):
     return table
 
 
+# --- the float-mask probe (run by the notation and the own-transformer pages) ----------------
+
+
+def probe_masks():
+    """The three masks of :func:`float_probe`, (L, L) each: boolean True at key 0 for every query,
+    a float mask that blocks key 0 and a float mask that allows key 0 only."""
+    hot = torch.zeros(L, L, dtype=torch.bool)
+    hot[:, 0] = True  # (T, S): True at key 0 for every query
+    block0 = torch.zeros(L, L, dtype=torch.float64).masked_fill(hot, float("-inf"))  # blocks key 0
+    only0 = torch.zeros(L, L, dtype=torch.float64).masked_fill(~hot, float("-inf"))  # allows key 0 only
+    return hot, block0, only0
+
+
+def pytorch_functions(seed=0):
+    """name -> run(mask (T, S), bool or float) -> output, for every PyTorch-side function probed."""
+    torch.manual_seed(seed)
+    x = torch.randn(1, L, E, dtype=torch.float64)
+    ref, ours = _mha_pair()
+    layer = nn.TransformerEncoderLayer(E, H, 16, dropout=0.0, batch_first=True, dtype=torch.float64).eval()
+    q = x.view(1, L, H, E // H).transpose(1, 2)  # (N, L, E) -> (N, H, L, E/H), used as q, k and v
+    return {
+        "nn.MultiheadAttention(attn_mask=)": lambda m: ref(x, x, x, attn_mask=m, need_weights=False)[0],
+        "nn.MultiheadAttention(key_padding_mask=)": lambda m: ref(x, x, x, key_padding_mask=m[:1])[0],
+        "nn.TransformerEncoderLayer(src_mask=)": lambda m: layer(x, src_mask=m),
+        "F.scaled_dot_product_attention(attn_mask=)": lambda m: F.scaled_dot_product_attention(q, q, q, attn_mask=m),
+        "transformer_anatomy.torch.MultiheadAttention(attn_mask=)": lambda m: ours(x, x, x, attn_mask=m)[0],
+        "transformer_anatomy.torch.MultiheadAttention(key_padding_mask=)": lambda m: ours(
+            x, x, x, key_padding_mask=m[:1])[0],
+        "transformer_anatomy.numpy.scaled_dot_product_attention(attn_mask)": lambda m: torch.from_numpy(
+            np_sdpa(q.numpy(), q.numpy(), q.numpy(), m.numpy())[0]),
+    }
+
+
+@torch.no_grad()
+def float_probe(seed=0):
+    """name -> "blocked" or "attend": what a boolean True means to each PyTorch-side function."""
+    hot, block0, only0 = probe_masks()
+    found = {}
+    for name, run in pytorch_functions(seed).items():
+        out = run(hot)
+        if torch.allclose(out, run(block0)):
+            found[name] = "blocked"
+        elif torch.allclose(out, run(only0)):
+            found[name] = "attend"
+        else:
+            raise RuntimeError(f"{name}: the boolean mask matches neither float mask")
+    return found
+
+
+def report_float_probe():
+    """Print :func:`float_probe` as a Markdown table."""
+    print("| function (run on this page) | boolean `True` at a (query, key) pair means |")
+    print("|---|---|")
+    for name, meaning in float_probe().items():
+        print(f"| `{name}` | **{'may not attend' if meaning == 'blocked' else 'may attend'}** |")
+
+
+# --- a query row with nothing to attend to --------------------------------------------------
+
+
 def _verdict(out, weights, uniform_out=None):
     """Describe a fully masked row in words."""
     if out is not None and np.isnan(out).any():
@@ -130,9 +202,7 @@ def fully_masked(seed=0):
     x = torch.randn(1, L, E)
     blocked = torch.zeros(L, L, dtype=torch.bool)
     blocked[1] = True  # (T, S): query 1 blocked from every key
-    ref = nn.MultiheadAttention(E, H, batch_first=True).eval()
-    ours = MultiheadAttention(E, H, batch_first=True).eval()
-    ours.load_state_dict(ref.state_dict())
+    ref, ours = _mha_pair(torch.float32)
     q = x.view(1, L, H, E // H).transpose(1, 2)  # (1, H, L, E/H)
     res = []  # (library, call, output row, weights row or None, uniform reference or None)
     o, w = ref(x, x, x, attn_mask=blocked)

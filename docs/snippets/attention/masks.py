@@ -2,8 +2,6 @@
 
 import numpy as np
 import torch
-from matplotlib.colors import ListedColormap
-from matplotlib.figure import Figure
 from torch import nn
 
 from transformer_anatomy.numpy import (
@@ -13,7 +11,7 @@ from transformer_anatomy.numpy import (
 )
 from transformer_anatomy.tasks import Vocab, pad_batch
 from transformer_anatomy.torch import MultiheadAttention
-from transformer_anatomy.viz import figure_to_svg
+from transformer_anatomy.viz import figure_to_svg, plot_mask_grid
 
 SENTENCES = ["the cat sat down", "a dog barked"]
 E = 8
@@ -115,22 +113,12 @@ def combined_mask(n=1):
 def figure_masks(n=1):
     """The causal, the key padding and the combined mask as grids, blocked cells marked."""
     tokens, causal, padding, both = combined_mask(n)
-    cmap = ListedColormap(["#2ca02c", "#7f7f7f"])  # allowed, blocked
-    fig = Figure(figsize=(8.0, 3.0), layout="constrained")
-    for ax, m, title in zip(fig.subplots(1, 3), (causal, padding, both),
-                            ("causal", "key padding", "combined (either blocks)")):
-        ax.imshow(m, cmap=cmap, vmin=0, vmax=1)
-        for (i, j), blocked in np.ndenumerate(m):
-            ax.text(j, i, "×" if blocked else "✓", ha="center", va="center", color="white", fontsize=10)
-        ax.set_xticks(range(len(tokens)), tokens, rotation=45)
-        ax.set_yticks(range(len(tokens)), tokens)
-        ax.set_xlabel("key")
-        ax.set_ylabel("query")
-        ax.set_title(title, fontsize=10)
+    fig = plot_mask_grid({"causal": causal, "key padding": padding, "combined (either blocks)": both},
+                         row_labels=tokens, col_labels=tokens, figsize=(8.0, 3.0), fontsize=10)
     return figure_to_svg(fig, alt="Three 4 by 4 grids over the tokens a dog barked pad: the causal mask blocks "
                          "the cells above the diagonal, the key padding mask blocks the pad column, the "
                          "combined mask blocks both",
-                         caption="Grey × = True = may not attend; green ✓ = may attend. Rows are queries.")
+                         caption="Grey hatched × = True = may not attend; green ✓ = may attend. Rows are queries.")
 
 
 def report_combined(n=1):

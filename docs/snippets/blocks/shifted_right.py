@@ -6,12 +6,11 @@ may see, and the causal mask keeps it from seeing any later one.
 """
 
 import numpy as np
-from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from transformer_anatomy.numpy import CrossEntropyLoss, Seq2SeqTransformer, generate_square_subsequent_mask
 from transformer_anatomy.tasks import PAD_ID, REVERSAL_PRESETS, make_reversal_task
-from transformer_anatomy.viz import figure_to_svg
+from transformer_anatomy.viz import draw_mask, figure_to_svg
 
 
 def short_batch(lengths=(4, 3), seed=0):
@@ -105,11 +104,8 @@ def figure_shifted(n=0):
     blocked = generate_square_subsequent_mask(T, dtype=bool)  # (T, T), True above the diagonal
     fig = Figure(figsize=(5.4, 3.8), layout="constrained")
     ax = fig.subplots()
-    ax.imshow(blocked, cmap=ListedColormap(["#2ca02c", "#7f7f7f"]), vmin=0, vmax=1)
-    for (i, j), v in np.ndenumerate(blocked):
-        ax.text(j, i, "×" if v else "✓", ha="center", va="center", color="white", fontsize=11)
-    ax.set_xticks(range(T), [f"{s}: {w}" for s, w in enumerate(tgt_in)], rotation=45, ha="right")
-    ax.set_yticks(range(T), [f"{t}: {w}" for t, w in enumerate(tgt_in)])
+    draw_mask(ax, blocked, row_labels=[f"{t}: {w}" for t, w in enumerate(tgt_in)],
+              col_labels=[f"{s}: {w}" for s, w in enumerate(tgt_in)], xlabel=None, ylabel=None, fontsize=11)
     right = ax.secondary_yaxis("right")
     right.set_yticks(range(T), [f"→ {w}" for w in tgt_out])
     right.set_ylabel("trained to predict (tgt_out)")

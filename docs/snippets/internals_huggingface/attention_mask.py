@@ -2,11 +2,10 @@
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from transformers import BertConfig, BertModel
 from transformers.masking_utils import create_bidirectional_mask
 
-from transformer_anatomy.viz import figure_to_svg
+from transformer_anatomy.viz import figure_to_svg, plot_mask_grid
 
 
 def small_config(**kw):
@@ -111,24 +110,18 @@ def report_four_d():
 def mask_figure(attention_mask):
     """The 2-D attention_mask (sequence × key) and what BERT builds from it for one padded sequence."""
     built = masks_bert_builds(attention_mask)
-    fig = Figure(figsize=(8, 2.8))
-    axes = fig.subplots(1, 3)
     N, S = attention_mask.shape
-    panels = ((attention_mask.numpy(), "attention_mask (N, S)\n1 = attend", [f"seq {i}" for i in range(N)], "key"),
-              ((built["eager"][1, 0] == 0).numpy().astype(int), "eager: (1 − m)·finfo.min\nseq 1, (T, S)",
-               [f"q{t}" for t in range(S)], "key"),
-              (built["sdpa"][1, 0].numpy().astype(int), "sdpa: bool, True = attend\nseq 1, (T, S)",
-               [f"q{t}" for t in range(S)], "key"))
-    for ax, (grid, title, rows, xl) in zip(axes, panels):
-        ax.imshow(grid, cmap="viridis", vmin=0, vmax=1)
-        ax.set_title(title, fontsize=8)
-        ax.set_yticks(range(len(rows)), rows, fontsize=7)
-        ax.set_xticks(range(S), [f"k{s}" for s in range(S)], fontsize=7)
-        ax.set_xlabel(xl, fontsize=7)
-        for (i, j), v in np.ndenumerate(grid):
-            ax.text(j, i, "attend" if v else "—", ha="center", va="center", fontsize=6,
-                    color="#202020" if v else "white")
-    fig.tight_layout()
+    queries = [f"q{t}" for t in range(S)]
+    panels = {  # title -> (may attend: (rows, S) bool, row labels)
+        "attention_mask (N, S)\n1 = attend": (attention_mask.bool(), [f"seq {i}" for i in range(N)]),
+        "eager: (1 − m)·finfo.min\nseq 1, (T, S)": (built["eager"][1, 0] == 0, queries),
+        "sdpa: bool, True = attend\nseq 1, (T, S)": (built["sdpa"][1, 0], queries),
+    }
+    fig = plot_mask_grid({name: ~a for name, (a, _) in panels.items()},  # drawn: the cells that may not attend
+                         row_labels={name: rows for name, (_, rows) in panels.items()},
+                         col_labels=[f"k{s}" for s in range(S)],
+                         cell_text={name: np.where(a.numpy(), "attend", "—") for name, (a, _) in panels.items()},
+                         ylabel=None, figsize=(8, 2.8), fontsize=6)
     return fig, built
 
 
@@ -137,7 +130,7 @@ def report_figure():
     fig, built = mask_figure(attention_mask)
     print(figure_to_svg(fig, alt="Grids: the 2-D attention_mask of two sequences, and the 4-D masks BERT builds "
                         "from it for the padded sequence, additive for eager and boolean for sdpa",
-                        caption=f"Yellow: may attend. Every query row of the padded sequence sees the same "
+                        caption=f"Green: may attend; grey hatched: may not. Every query row of the padded sequence sees the same "
                         f"{int(attention_mask[1].sum())} keys."))
     eager = built["eager"][1, 0]
     print(f"<p>The eager mask holds {eager.max().item():g} where a query may attend and {eager.min().item():.3e} "

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from torch import nn  # noqa: E402
 
 from transformer_anatomy.torch import MultiheadAttention  # noqa: E402
-from transformer_anatomy.viz import figure_to_svg  # noqa: E402
+from transformer_anatomy.viz import figure_to_svg, plot_mask_grid  # noqa: E402
 
 
 def keras_mha(E=8, H=2, seed=0, random_bias=True):
@@ -189,25 +189,19 @@ def report_fully_masked():
         print(f"{'':30s} first values {np.array2string(row[:4], precision=4)}")
 
 
-def _grid(ax, grid, title, labels_on=True):
-    ax.imshow(grid, cmap="viridis", vmin=0, vmax=1)
-    ax.set_title(title, fontsize=8)
-    T, S = grid.shape
-    ax.set_yticks(range(T), [f"q{t}" for t in range(T)], fontsize=7)
-    ax.set_xticks(range(S), [f"k{s}" for s in range(S)], fontsize=7)
-    for (i, j), v in np.ndenumerate(grid):
-        ax.text(j, i, "1" if v else "0", ha="center", va="center", fontsize=7, color="#202020" if v else "white")
-
-
 def mask_figure():
     """Keras' mask for both sequences (True = attend) and the inverted PyTorch mask of sequence 1."""
     _, _, _, _, _, allowed = setup()
-    fig = Figure(figsize=(8, 2.8))
-    axes = fig.subplots(1, 3)
-    _grid(axes[0], allowed[0], "Keras, sequence 0\nTrue = may attend")
-    _grid(axes[1], allowed[1], "Keras, sequence 1\nTrue = may attend")
-    _grid(axes[2], (~allowed[1]), "PyTorch attn_mask, sequence 1\nTrue = blocked")
-    fig.tight_layout()
+    T, S = allowed.shape[1:]
+    panels = {  # title -> (the mask as given, its cells that may not attend)
+        "Keras, sequence 0\nTrue = may attend": (allowed[0], ~allowed[0]),
+        "Keras, sequence 1\nTrue = may attend": (allowed[1], ~allowed[1]),
+        "PyTorch attn_mask, sequence 1\nTrue = blocked": (~allowed[1], ~allowed[1]),
+    }
+    fig = plot_mask_grid({name: blocked for name, (_, blocked) in panels.items()},
+                         row_labels=[f"q{t}" for t in range(T)], col_labels=[f"k{s}" for s in range(S)],
+                         cell_text={name: np.where(m, "1", "0") for name, (m, _) in panels.items()},
+                         xlabel=None, ylabel=None, figsize=(8, 2.8), fontsize=7)
     return fig, allowed
 
 
@@ -215,7 +209,7 @@ def report_mask_figure():
     fig, allowed = mask_figure()
     print(figure_to_svg(fig, alt="Grids of the Keras attention mask for two sequences and of the inverted "
                         "PyTorch mask for the second; one query row of the second sequence allows no key",
-                        caption="Yellow = True. Rows are queries, columns keys."))
+                        caption="Grey hatched: may not attend. Each cell shows the mask's value; rows are queries."))
     per_row = allowed.sum(-1)  # (N, T): keys each query may attend to
     print("<p>Keys each query may attend to: " + "; ".join(
         f"sequence {n}: {', '.join(str(int(k)) for k in per_row[n])}" for n in range(len(per_row))) + ".</p>")

@@ -47,8 +47,9 @@ def check_heads(E=4, H=2, L=3, seed=0):
     return slices, mha, diff
 
 
-def report():
-    """Print the sizes and the first head's W_q."""
+def report(attention_params):
+    """Print the sizes and the first head's W_q; ``attention_params(E)`` is the parameter formula
+    from its one home, ``docs/snippets/complexity/params.py`` (the page includes it)."""
     slices, mha, diff = check_heads()
     E, H = mha.embed_dim, mha.num_heads
     print(f"E = {E}, H = {H}, head width E/H = {mha.head_dim}")
@@ -60,7 +61,7 @@ def report():
     print("W_q of head 0 (E x E/H):")
     print(slices["W_q"][0].numpy().round(3))
     n_params = sum(p.numel() for p in mha.parameters())
-    print(f"parameters: 4E² + 4E = {4 * E * E + 4 * E}; sum(numel) = {n_params}")
+    print(f"parameters: 4E² + 4E = {attention_params(E)}; sum(numel) = {n_params}")
     print(f"max |x @ W_q^h + b_q^h - module's q[:, h]| over both heads = {diff:.1e}")
 
 

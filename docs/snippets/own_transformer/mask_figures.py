@@ -7,24 +7,10 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from transformer_anatomy.torch.masks import merge_masks
-from transformer_anatomy.viz import figure_to_svg
+from transformer_anatomy.viz import draw_mask, figure_to_svg, plot_mask_grid
+from transformer_anatomy.viz.masks import ALLOWED
 
-ALLOWED, BLOCKED = "#2ca02c", "#7f7f7f"  # tab10 green and grey: both read on white and on dark grey
-CAPTION = "Grey × = may not attend; green ✓ = may attend. Rows are queries, columns keys."
-
-
-def draw_mask(ax, blocked, title, marks=("×", "✓"), colors=(BLOCKED, ALLOWED)):
-    """Draw a (T, S) boolean grid, True = may not attend, as grey and green cells."""
-    blocked = np.asarray(blocked, dtype=bool)
-    T, S = blocked.shape
-    ax.imshow(blocked, cmap=ListedColormap([colors[1], colors[0]]), vmin=0, vmax=1)
-    for (i, j), b in np.ndenumerate(blocked):
-        ax.text(j, i, marks[0] if b else marks[1], ha="center", va="center", color="white", fontsize=9)
-    ax.set_xticks(range(S))
-    ax.set_yticks(range(T))
-    ax.set_xlabel("key position")
-    ax.set_ylabel("query position")
-    ax.set_title(title, fontsize=10)
+CAPTION = "Grey hatched × = may not attend; green ✓ = may attend. Rows are queries, columns keys."
 
 
 def merged_example(T=5, padded=2):
@@ -40,10 +26,8 @@ def merged_example(T=5, padded=2):
 
 def report_merged(T=5, padded=2):
     """Print the causal mask, a key padding mask and their merge as three grids."""
-    grids = merged_example(T, padded)
-    fig = Figure(figsize=(8.0, 3.0), layout="constrained")
-    for ax, m, title in zip(fig.subplots(1, 3), grids, ("tgt_mask (causal)", "key_padding_mask", "merged")):
-        draw_mask(ax, m, title)
+    grids = dict(zip(("tgt_mask (causal)", "key_padding_mask", "merged"), merged_example(T, padded)))
+    fig = plot_mask_grid(grids, xlabel="key position", ylabel="query position", figsize=(8.0, 3.0))
     print(figure_to_svg(fig, alt=f"Three {T} by {T} grids: the causal mask blocks every cell above the diagonal, "
                         f"the key padding mask blocks the last {padded} key columns for every query, the "
                         "merged mask blocks a cell where either does", caption=CAPTION))
@@ -51,22 +35,23 @@ def report_merged(T=5, padded=2):
 
 def report_probe(hot, block0, only0):
     """Print the probe's boolean mask and the two float masks it is compared with."""
-    fig = Figure(figsize=(8.0, 3.0), layout="constrained")
-    axes = fig.subplots(1, 3)
-    draw_mask(axes[0], hot.numpy(), "boolean: True at key 0", marks=("T", "F"), colors=("#9467bd", "#1f77b4"))
-    draw_mask(axes[1], torch.isinf(block0).numpy(), "float: −inf at key 0")
-    draw_mask(axes[2], torch.isinf(only0).numpy(), "float: −inf except key 0")
+    boolean = "boolean: True at key 0"
+    fig = plot_mask_grid({boolean: hot, "float: −inf at key 0": torch.isinf(block0),
+                          "float: −inf except key 0": torch.isinf(only0)},
+                         cell_text={boolean: np.where(hot.numpy(), "T", "F")},
+                         colors={boolean: ("#9467bd", "#1f77b4")},
+                         xlabel="key position", ylabel="query position", figsize=(8.0, 3.0))
     print(figure_to_svg(fig, alt="Three grids: a boolean mask True in the key 0 column, a float mask that "
                         "blocks the key 0 column, and a float mask that blocks every column except key 0",
                         caption="Left: the boolean mask under test (purple T = True, blue F = False). Middle and right: "
-                        "the two float masks it is compared with (grey = −inf, green = 0)."))
+                        "the two float masks it is compared with (grey hatched = −inf, green = 0)."))
 
 
 def report_case(blocked, nan_map):
     """Print the fully masked case: its mask (left) and where each model's output is NaN (right)."""
     fig = Figure(figsize=(8.0, 3.2), layout="constrained")
     left, right = fig.subplots(1, 2, width_ratios=(1, 1.6))
-    draw_mask(left, blocked, "sequence 1: causal | left pad")
+    draw_mask(left, blocked, title="sequence 1: causal | left pad", xlabel="key position", ylabel="query position")
     names = list(nan_map)
     grid = np.stack([nan_map[k][1] for k in names]).astype(float)  # (models × modes, T), sequence 1
     right.imshow(grid, cmap=ListedColormap([ALLOWED, "#d62728"]), vmin=0, vmax=1, aspect="auto")
@@ -81,4 +66,4 @@ def report_case(blocked, nan_map):
     print(figure_to_svg(fig, alt=f"Left: the decoder self-attention mask of the left-padded sequence; row 0 "
                         f"is blocked in every column. Right: for each model and mode, which output positions "
                         f"are NaN; {n_nan} cells are NaN, in the rows: {bad}",
-                        caption="Left: grey × = may not attend. Right: red = NaN, green = finite."))
+                        caption="Left: grey hatched × = may not attend. Right: red = NaN, green = finite."))
