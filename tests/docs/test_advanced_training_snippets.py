@@ -154,3 +154,90 @@ def test_bench_readers_print(capsys):
     assert "ours_fp32" in out and "reference_fp32" in out
     if m.load("cuda") is None:
         assert "no cuda run has been made" in out
+
+
+# ------------------------------------------------------------------------------------------
+# the figures' readings and the numbers the prose now prints from code
+def test_warmup_experiment_lives_here_and_shows_what_the_pages_say():
+    m = snippet("warmup")
+    curves = m.experiment()
+    floor = m.unigram_floor()
+    last = {name: sum(v[-5:]) / 5 for name, v in curves.items()}
+    assert abs(last["lr 1e-2, no warmup"] - floor) < 0.1  # stuck at "ignores the input"
+    assert last["lr 1e-2, warmup 15 steps"] < floor - 0.3 and last["lr 1e-3, no warmup"] < floor - 0.3
+    assert [m.warmup_lr(1.0, s, 4) for s in (1, 2, 4, 9)] == [0.25, 0.5, 1.0, 1.0] and m.warmup_lr(1.0, 1, 0) == 1.0
+
+
+def test_label_smoothing_target_figure_numbers():
+    m = snippet("label_smoothing")
+    one_hot, q = m.targets(0.1, 5)
+    assert float(q.sum()) == pytest.approx(1.0) and float(q[0]) == pytest.approx(0.92) and float(q[1]) == pytest.approx(0.02)
+    assert float(one_hot.sum()) == 1.0
+
+
+def test_rounding_error_of_formats():
+    import numpy as np
+
+    m = snippet("precision")
+    inside = np.logspace(-30, 30, 200) * 1.37
+    assert m.rounding_error(inside, torch.bfloat16).max() <= 2**-8 + 1e-12  # half of bf16's eps, everywhere
+    assert m.rounding_error(inside, torch.float32).max() <= 2**-24 + 1e-15
+    assert m.rounding_error(np.array([1e5, 1e-9]), torch.float16).tolist() == [1.0, 1.0]  # overflow, underflow
+
+
+def test_issue_constants_are_the_models():
+    m = snippet("issues")
+    model = m.make_model()
+    assert model.d_model == m.E and len(model.transformer.encoder.layers) == m.LAYERS
+    data, _ = m.make_data(n_train=16)
+    assert data.train["src"].shape[1] == m.LENGTH
+
+
+def test_ddp_prose_reads_the_scripts_default():
+    m = snippet("ddp_sampler")
+    assert m.cli_default("ddp_check.py", "--global-batch") == 32  # what tests/training/test_ddp.py passes
+    with pytest.raises(KeyError):
+        m.cli_default("ddp_check.py", "--no-such-option")
+
+
+def test_checkpointing_uses_the_library_switch():
+    from transformer_anatomy.training import enable_gradient_checkpointing
+
+    assert snippet("checkpointing").enable_gradient_checkpointing is enable_gradient_checkpointing
+
+
+# ------------------------------------------------------------------------------------------
+# the exercises' coded solutions
+def test_exercise_noam_peak_is_the_schedules_maximum():
+    from transformer_anatomy.training import LRSchedule, TrainConfig
+
+    ex = snippet("exercises")
+    for E, warmup in ((512, 4000), (64, 100), (32, 7)):
+        sched = LRSchedule(TrainConfig(schedule="noam", warmup=warmup, max_steps=4 * warmup), E)
+        lrs = [sched(s) for s in range(1, 3 * warmup)]
+        assert ex.noam_peak(E, warmup) == pytest.approx(max(lrs), rel=1e-12)
+        assert lrs.index(max(lrs)) + 1 == warmup
+
+
+def test_exercise_smoothed_minimum_equals_torch_at_q():
+    from torch import nn
+
+    ex = snippet("exercises")
+    for eps, V in ((0.1, 5), (0.1, 37000), (0.3, 10), (0.0, 4)):
+        q = torch.full((V,), eps / V, dtype=torch.float64)
+        q[2] += 1 - eps
+        loss = nn.CrossEntropyLoss(label_smoothing=eps)(q.log()[None], torch.tensor([2]))
+        assert ex.smoothed_minimum(eps, V) == pytest.approx(float(loss), abs=1e-10)
+        assert ex.smoothed_minimum(eps, V) == pytest.approx(snippet("label_smoothing").best_possible(eps, V)["entropy_of_q"]
+                                                           if eps > 0 else 0.0, abs=1e-12)
+
+
+def test_exercise_first_inexact_integer():
+    ex = snippet("exercises")
+    assert {d: ex.first_inexact_integer(d) for d in (torch.bfloat16, torch.float16, torch.float32)} == {
+        torch.bfloat16: 257, torch.float16: 2049, torch.float32: 2**24 + 1}
+    for d in (torch.bfloat16, torch.float16):
+        n = ex.first_inexact_integer(d)
+        exact = torch.arange(1, n, dtype=torch.float64)
+        assert torch.equal(exact.to(d).double(), exact)  # everything below is exact
+        assert torch.tensor(float(n), dtype=torch.float64).to(d).item() != n

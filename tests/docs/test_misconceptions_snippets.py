@@ -96,3 +96,92 @@ def test_nan_sources():
     assert f16["exp([11.0, 11.1]) in float16"][1] == math.inf and math.isfinite(f16["exp([11.0, 11.1]) in float16"][0])
     assert nan.locate_demo() == "attn"
     assert nan.heisenbug_demo() == (False, True, None)
+
+
+def test_warmup_experiment_has_one_home():
+    warmup = load("misconceptions", "warmup")
+    home = load("advanced_training", "warmup")
+    assert warmup.experiment.__code__.co_filename == warmup.train.__code__.co_filename
+    assert warmup.train.__code__.co_filename.endswith("advanced_training/warmup.py")
+    assert warmup.unigram_floor() == home.unigram_floor()
+    assert not hasattr(warmup, "_train")  # no second copy of the loop
+
+
+def test_figure_readings():
+    shares = load("misconceptions", "param_share")
+    totals, _, _ = shares.shares(**shares.BASE)
+    core = sum(v for k, v in totals.items() if k != "embeddings + generator")
+    assert totals["attention"] / core < 0.5 < totals["feed-forward"] / core  # "attention is under half"
+    warmup = load("misconceptions", "warmup")
+    rows, _ = warmup.first_step()
+    rows = {r[0]: r for r in rows}
+    assert min(rows[n][2] / rows[n][3] for n in warmup.SHOWN) > 10  # "orders of magnitude" on every tensor shown
+
+
+# ------------------------------------------------------------------------------------------
+# the exercises' coded solutions
+def test_exercise_ffn_crossover():
+    ex = load("misconceptions", "exercises")
+    shares = load("misconceptions", "param_share")
+    for E, F in ((512, 2048), (64, 256), (32, 64)):
+        S = ex.ffn_crossover(E, F)
+        assert shares.flop_share(S, E, F) < 0.5 and (S == 1 or shares.flop_share(S - 1, E, F) >= 0.5)
+
+
+def test_exercise_adam_first_update_equals_torch():
+    ex = load("misconceptions", "exercises")
+    g = torch.randn(50, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * torch.logspace(-9, 2, 50, dtype=torch.float64)
+    for lr, betas, eps in ((1e-3, (0.9, 0.999), 1e-8), (1e-2, (0.9, 0.98), 1e-9)):
+        theta = torch.nn.Parameter(torch.zeros(50, dtype=torch.float64))
+        theta.grad = g.clone()
+        torch.optim.Adam([theta], lr=lr, betas=betas, eps=eps).step()
+        torch.testing.assert_close(ex.adam_first_update(g, lr, betas, eps), theta.detach(), rtol=1e-12, atol=1e-15)
+    assert float(ex.adam_first_update(torch.tensor([1e-3], dtype=torch.float64))[0]) == pytest.approx(-1e-3, rel=1e-4)
+
+
+def test_exercise_masked_softmax():
+    ex = load("misconceptions", "exercises")
+    blocked = torch.tensor([[True, True, True], [False, True, False]])
+    for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        scores = torch.tensor([[2.0, 1.0, 0.5], [2.0, 1.0, 0.5]], dtype=dtype)
+        p = ex.masked_softmax(scores, blocked)
+        assert torch.isfinite(p).all() and torch.allclose(p[0].double(), torch.full((3,), 1 / 3, dtype=torch.float64), atol=1e-3)
+        assert p[1, 1] == 0  # a blocked key of an open row gets exactly zero
+        ref = torch.softmax(scores[1].double().masked_fill(blocked[1], float("-inf")), -1)
+        assert torch.allclose(p[1].double(), ref, atol=1e-2 if dtype in (torch.float16, torch.bfloat16) else 1e-12)
+    with pytest.raises(RuntimeError):  # the solution's premise: -1e9 does not fit in float16
+        torch.zeros(3, dtype=torch.float16).masked_fill(blocked[0], -1e9)
+
+
+# ------------------------------------------------------------------------------------------
+# the self-assessment page (Practice): its figures' readings and its exercises' solutions
+def test_self_assessment_figures():
+    fig = load("self_assessment", "figures")
+    for d in (4, 256):
+        raw, scaled, top_raw, top_scaled = fig.score_spread(d)
+        assert raw == pytest.approx(d**0.5, rel=0.05) and scaled == pytest.approx(1.0, rel=0.05)
+    assert fig.score_spread(1024)[2] > 0.9 > fig.score_spread(1024)[3]  # unscaled rows saturate, scaled do not
+    E, F = fig.BASE["E"], fig.BASE["F"]
+    lin, quad = fig.layer_flops(2 * E + F, E, F)
+    assert lin == quad
+    _, tgt_in, tgt_out = load("advanced_training", "warmup").reversal_batch(torch.Generator().manual_seed(0), N=2, L=4)
+    assert tgt_in.shape == tgt_out.shape and torch.equal(tgt_in[:, 1:], tgt_out[:, :-1])  # Q24: same length, shifted
+
+
+def test_self_assessment_exercise_teacher_forcing():
+    ex = load("self_assessment", "exercises")
+    warmup = load("advanced_training", "warmup")
+    src, ref_in, ref_out = warmup.reversal_batch(torch.Generator().manual_seed(3), N=5, L=6)
+    tgt_in, tgt_out = ex.teacher_forcing(src.flip(1), warmup.SOS, warmup.EOS)
+    assert torch.equal(tgt_in, ref_in) and torch.equal(tgt_out, ref_out)
+    assert tgt_in.shape == tgt_out.shape == (5, 7)
+
+
+def test_self_assessment_exercise_crossover_and_spread():
+    ex = load("self_assessment", "exercises")
+    for E, F in ((768, 3072), (512, 2048), (64, 256)):
+        n = ex.quadratic_crossover(E, F)
+        quad, lin = (lambda m: 4 * m * m * E), (lambda m: 8 * m * E * E + 4 * m * E * F)
+        assert quad(n) == lin(n) and quad(n + 1) > lin(n + 1) and quad(n - 1) < lin(n - 1)
+    for d in (4, 64, 1024):
+        assert ex.dot_product_std(d) == pytest.approx(d**0.5, rel=0.03)

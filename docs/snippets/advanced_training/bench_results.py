@@ -4,6 +4,10 @@ import json
 from pathlib import Path
 
 import transformer_anatomy
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from transformer_anatomy.viz import figure_to_svg
 
 # the site is built from the repository root; otherwise find docs/results beside src/
 RESULTS = Path("docs/results")
@@ -102,3 +106,35 @@ def report_compile(device):
                       f"then step time x{t:.2f} of eager")
     if not found:
         print(f"the {device} run was made without --compile: torch.compile was not measured there")
+
+
+VARIANTS = (("ours_bf16", "bf16 autocast"), ("ours_ckpt", "checkpointing"), ("ours_sdpa_math", "SDPA math"),
+            ("reference_fp32", "nn.Transformer"))
+
+
+def show_costs(device="cpu", variants=VARIANTS):
+    """Step time and memory of each variant relative to ours_fp32, per model size, as bars (HTML)."""
+    r = load(device)
+    if r is None:
+        print(f"<p>docs/results/bench-{device}.json does not exist: no {device} run has been made.</p>")
+        return
+    sizes = [b["size"] for b in r["results"]]
+    fig = Figure(figsize=(7.6, 3.0), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, (what, i) in zip(axes, (("step time", 0), ("memory saved for backward" if device == "cpu" else "peak memory", 1))):
+        for j, size in enumerate(sizes):
+            rs = rows(r, size)
+            names = [label for v, label in variants if v in rs and not rs[v]["error"]]
+            vals = [ratios(device, size, v)[i] for v, _ in variants if v in rs and not rs[v]["error"]]
+            ax.barh([k + (j - 0.5) * 0.38 for k in range(len(vals))], vals, 0.38, label=size, color=f"C{j}")
+        ax.set_yticks(range(len(names)), names)
+        ax.axvline(1.0, color="gray", ls=":", lw=1)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(v)[0] in "25" else ""))
+        ax.set_xlabel(f"{what}, × ours_fp32")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=len(sizes), frameon=False,
+               fontsize=8, title="model size", title_fontsize=8)
+    print(figure_to_svg(fig, alt=f"Step time and memory of each benchmark variant relative to float32, {device}",
+                        caption=f"From docs/results/bench-{device}.json ({r['made_by']}); dotted: ours_fp32. "
+                                "Log scale: left of the line is cheaper."))

@@ -1,12 +1,21 @@
 """Mixed precision: what bf16 autocast changes, on a tiny model on the CPU."""
 
+import sys
+from pathlib import Path
+
+import numpy as np
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
 from torch import nn
 
 from transformer_anatomy.torch import Seq2SeqTransformer
+from transformer_anatomy.viz import figure_to_svg
 
-torch.set_num_threads(1)  # tiny models: one thread is fastest, and the build machine is shared
+_SNIPPETS = str(Path(__file__).resolve().parents[1]) if "__file__" in globals() else "docs/snippets"
+if _SNIPPETS not in sys.path:
+    sys.path.insert(0, _SNIPPETS)
+from advanced_training._threads import one_thread  # noqa: E402
 
 
 def dtypes_under_autocast():
@@ -30,6 +39,11 @@ def precision_of_formats():
 
 def loss_and_grad_difference(seed=0):
     """One forward + backward of a small model in fp32 and under bf16 autocast: how far apart."""
+    with one_thread():
+        return _loss_and_grad_difference(seed)
+
+
+def _loss_and_grad_difference(seed):
     torch.manual_seed(seed)
     model = Seq2SeqTransformer(16, 16, d_model=64, nhead=4, num_encoder_layers=1, num_decoder_layers=1,
                                dim_feedforward=128, dropout=0.0)
@@ -65,3 +79,35 @@ def report_difference():
     print(f"loss bf16  {d['loss_bf16']:.6f}   (difference {abs(d['loss_bf16'] - d['loss_fp32']):.1e})")
     print(f"gradients: relative error {d['grad_rel_err']:.1e}, cosine {d['grad_cosine']:.5f}; "
           f"parameters and gradients stay {d['param_dtype']}")
+
+
+FORMATS = (torch.float32, torch.bfloat16, torch.float16)
+
+
+def rounding_error(magnitudes, dtype):
+    """Relative error of storing each float64 magnitude in ``dtype`` (1 = lost: overflow or underflow)."""
+    x = torch.as_tensor(magnitudes, dtype=torch.float64)
+    y = x.to(dtype).to(torch.float64)
+    err = ((y - x).abs() / x).clamp(max=1.0)
+    return torch.where(torch.isfinite(y), err, torch.ones_like(err)).numpy()
+
+
+def show_rounding():
+    """Relative rounding error against magnitude for the three formats (HTML)."""
+    mags = np.logspace(-44, 39, 2000) * (1 + 1 / 3)  # not powers of ten: no accidental exact values
+    fig = Figure(figsize=(6.8, 3.0), layout="constrained")
+    ax = fig.subplots()
+    for i, dt in enumerate(FORMATS):
+        ax.loglog(mags, np.maximum(rounding_error(mags, dt), 1e-10), label=str(dt).replace("torch.", ""),
+                  color=f"C{i}", lw=1)
+    ax.set_xlabel("magnitude of the value")
+    ax.set_ylabel("relative rounding error")
+    ax.set_ylim(1e-9, 2)
+    ax.legend(frameon=False, loc="lower left")
+    print(figure_to_svg(fig, alt="Relative rounding error against magnitude for float32, bfloat16 and float16",
+                        caption="An error of 1 means the value is lost: it overflows to inf or underflows to zero."))
+    fp16, bf16 = torch.finfo(torch.float16), torch.finfo(torch.bfloat16)
+    print(f"<p>bfloat16 rounds every value it can hold by at most {bf16.eps / 2:.1e} (half its eps) across "
+          f"float32's whole range; float16 rounds more finely ({fp16.eps / 2:.1e}) but holds nothing above "
+          f"{fp16.max:g} and loses precision below {fp16.tiny:.1e} (its smallest normal number), where small "
+          f"gradients live.</p>")

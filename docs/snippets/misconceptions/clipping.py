@@ -6,6 +6,9 @@ size of every update ``‖Δθ‖``, with and without ``torch.nn.utils.clip_grad
 """
 
 import torch
+from matplotlib.figure import Figure
+
+from transformer_anatomy.viz import figure_to_svg
 
 SPIKE_STEP, SPIKE, STEPS, DIM = 100, 1000.0, 300, 1000
 
@@ -51,11 +54,26 @@ RUNS = (("SGD, lr 1e-2", "sgd", None, 1e-2), ("SGD, lr 1e-2, clip 1.0", "sgd", 1
         ("Adam, lr 1e-3", "adam", None, 1e-3), ("Adam, lr 1e-3, clip 1.0", "adam", 1.0, 1e-3))
 
 
-def report():
-    """Print the table (Markdown)."""
-    print(f"Gradient × {SPIKE:g} at step {SPIKE_STEP} of {STEPS}; {DIM} parameters.\n")
-    print("| run | spike step's update / typical update | mean update afterwards / typical |")
-    print("|---|---:|---:|")
-    for name, opt, clip, lr in RUNS:
-        spike, after = summary(updates(opt, clip, lr))
-        print(f"| {name} | {spike:.2f} | {after:.3f} |")
+def show():
+    """The table and the update size of every step of the four runs (HTML)."""
+    print(f"<p>Gradient × {SPIKE:g} at step {SPIKE_STEP} of {STEPS}; {DIM} parameters.</p>")
+    print("<table><tr><th>run</th><th>spike step's update / typical update</th>"
+          "<th>mean update afterwards / typical</th></tr>")
+    runs = {name: updates(opt, clip, lr) for name, opt, clip, lr in RUNS}
+    for name, sizes in runs.items():
+        spike, after = summary(sizes)
+        print(f"<tr><td>{name}</td><td>{spike:.2f}</td><td>{after:.3f}</td></tr>")
+    print("</table>")
+    fig = Figure(figsize=(7.6, 3.0), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, opt in zip(axes, ("SGD", "Adam")):
+        for i, (name, sizes) in enumerate((n, s) for n, s in runs.items() if n.startswith(opt)):
+            typical = sorted(sizes[SPIKE_STEP - 51:SPIKE_STEP - 1])[25]
+            ax.plot(range(1, STEPS + 1), [x / typical for x in sizes], label=name, color=f"C{i}", lw=1)
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.legend(frameon=False, fontsize=8)
+    axes[0].set_ylabel("update size / typical")
+    print(figure_to_svg(fig, alt="Size of every update relative to a typical one, SGD and Adam, with and without "
+                                 "clipping, around one gradient spike",
+                        caption=f"One gradient multiplied by {SPIKE:g} at step {SPIKE_STEP}; log scale."))

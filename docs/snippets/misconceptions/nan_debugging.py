@@ -71,6 +71,7 @@ def float16_limits(head_width=64, entry=40.0):
     }
 
 
+# --8<-- [start:first_nonfinite]
 def first_nonfinite(model, *inputs):
     """Run ``model(*inputs)``; return ``(name of the first module whose output is not finite, output)``."""
     found = []
@@ -89,6 +90,7 @@ def first_nonfinite(model, *inputs):
         for h in handles:
             h.remove()
     return (found[0] if found else None), out
+# --8<-- [end:first_nonfinite]
 
 
 class TinyBlock(nn.Module):

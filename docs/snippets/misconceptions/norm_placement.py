@@ -6,17 +6,15 @@ why it needs a learning-rate warmup, while pre-norm keeps them well-behaved. Her
 one backward pass, no training, the same weights for both placements.
 """
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 
 from transformer_anatomy.torch import TransformerEncoder, TransformerEncoderLayer
-from transformer_anatomy.viz import figure_to_img
+from transformer_anatomy.viz import figure_to_svg
 
 
+# --8<-- [start:grad_norms]
 def grad_norms(norm_first, num_layers=12, N=4, S=16, E=64, H=4, F=256, seed=0):
     """Gradient norm of each layer's parameters after one backward of an MSE loss.
 
@@ -34,6 +32,7 @@ def grad_norms(norm_first, num_layers=12, N=4, S=16, E=64, H=4, F=256, seed=0):
     loss = (stack(x) - target).square().mean()
     loss.backward()
     return [float(torch.sqrt(sum(p.grad.square().sum() for p in l.parameters()))) for l in stack.layers]
+# --8<-- [end:grad_norms]
 
 
 def experiment(num_layers=12):
@@ -48,14 +47,13 @@ def experiment(num_layers=12):
 
 
 def figure(norms):
-    fig, ax = plt.subplots(figsize=(6.4, 2.8))
+    fig = Figure(figsize=(6.4, 2.8), layout="constrained")
+    ax = fig.subplots()
     for name, values in norms.items():
         ax.plot(range(1, len(values) + 1), values, "o-", label=name)
     ax.set_xlabel("layer (1 = next to the input)")
     ax.set_ylabel("gradient norm at init")
-    ax.set_title("Gradient norm per layer, one batch, before any update")
     ax.legend(frameon=False)
-    fig.tight_layout()
     return fig
 
 
@@ -66,4 +64,6 @@ def report():
     for name, v in norms.items():
         print(f"<tr><td>{name}</td><td>{v[0]:.3f}</td><td>{v[-1]:.3f}</td><td>{v[-1] / v[0]:.2f}</td></tr>")
     print("</table>")
-    print(figure_to_img(figure(norms), alt="Gradient norm per layer at initialisation, post-norm and pre-norm"))
+    print(figure_to_svg(figure(norms), alt="Gradient norm per layer at initialisation, post-norm and pre-norm",
+                        caption=f"A stack of {len(norms['post-norm'])} encoder layers, one batch, one backward, "
+                                "before any update; the same weights for both placements."))

@@ -4,11 +4,15 @@ The layers are real modules of the base size, their parameters grouped by state_
 embedding tables and the generator are ``V × E`` matrices (``+ V`` generator biases).
 """
 
+from matplotlib.figure import Figure
+
 from transformer_anatomy.torch import TransformerDecoderLayer, TransformerEncoderLayer
+from transformer_anatomy.viz import figure_to_svg
 
 BASE = dict(E=512, H=8, F=2048, layers=6, V=37000)
 
 
+# --8<-- [start:group]
 def group(name):
     """Which part a parameter belongs to, from its state_dict key."""
     if "self_attn" in name or "multihead_attn" in name:
@@ -18,6 +22,7 @@ def group(name):
     if "norm" in name:
         return "LayerNorm"
     raise KeyError(name)
+# --8<-- [end:group]
 
 
 def layer_groups(layer):
@@ -60,4 +65,32 @@ def report():
         print(f"\nOne {stack} layer: attention {a:,}, feed-forward {f:,} "
               f"(feed-forward = {f / (a + f):.1%} of the two).", end="")
     print(f"\n\nFeed-forward share of an encoder layer's forward FLOPs (E = {BASE['E']}, F = {BASE['F']}): "
-          + ", ".join(f"S = {S}: {flop_share(S):.0%}" for S in (32, 128, 512, 2048)) + ".")
+          + ", ".join(f"S = {S}: {flop_share(S):.0%}" for S in LENGTHS) + ".")
+
+
+LENGTHS = (32, 128, 512, 2048)
+
+
+def show():
+    """Parameters per part (bars) and the feed-forward share of FLOPs against length (curve), HTML."""
+    totals, _, _ = shares(**BASE)
+    parts = ("attention", "feed-forward", "LayerNorm", "embeddings + generator")
+    fig = Figure(figsize=(7.8, 3.0), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.barh(range(len(parts)), [totals[p] / 1e6 for p in parts], color=[f"C{i}" for i in range(len(parts))])
+    left.set_yticks(range(len(parts)), parts)
+    left.invert_yaxis()
+    left.set_xlabel("parameters (millions)")
+    S = [2 ** k for k in range(3, 15)]
+    right.semilogx(S, [100 * flop_share(s) for s in S], "o-", ms=3)
+    right.axhline(50, color="gray", ls=":", lw=1)
+    right.set_xlabel("sequence length S (tokens)")
+    right.set_ylabel("feed-forward share of FLOPs (%)")
+    print(figure_to_svg(fig, alt="Parameters per part of the base Transformer, and the feed-forward network's share "
+                                 "of an encoder layer's FLOPs against sequence length",
+                        caption=f"Base model (E = {BASE['E']}, F = {BASE['F']}, {BASE['layers']}+{BASE['layers']} "
+                                f"layers, V = {BASE['V']:,}, separate tables); right: one encoder layer's forward."))
+    core = sum(v for k, v in totals.items() if k != "embeddings + generator")
+    print(f"<p>Without the embedding tables, attention holds {totals['attention'] / core:.1%} of the parameters and "
+          f"the feed-forward networks {totals['feed-forward'] / core:.1%}; the feed-forward share of the FLOPs falls "
+          f"from {flop_share(S[0]):.0%} at S = {S[0]} to {flop_share(S[-1]):.0%} at S = {S[-1]:,}.</p>")

@@ -1,4 +1,4 @@
-"""Why warmup: what Adam's first steps do, and a small model trained with and without it.
+"""Why warmup: what Adam's first steps do (the training runs come from ``advanced_training/warmup.py``).
 
 Adam divides the gradient by a running root-mean-square of itself. At step 1 both running
 averages hold one gradient (after bias correction ``m̂ = g``, ``v̂ = g²``), so the update is
@@ -7,39 +7,26 @@ however small or noisy its gradient. With a large learning rate and no warmup, t
 sign-steps can push a post-norm model somewhere it does not recover from within the run.
 """
 
-import math
-from contextlib import contextmanager
+import sys
+from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
 
 from transformer_anatomy.torch import Seq2SeqTransformer
-from transformer_anatomy.viz import figure_to_img
+from transformer_anatomy.viz import figure_to_svg
 
-SOS, EOS, FIRST_SYMBOL = 1, 2, 3  # id 0 is <pad>
-VOCAB, LENGTH, BATCH = 16, 8, 32
-
-
-def reversal_batch(g, N=BATCH, L=LENGTH, V=VOCAB):
-    """Random symbols and their reversal, teacher-forcing layout: ``src, tgt_in, tgt_out``."""
-    src = torch.randint(FIRST_SYMBOL, V, (N, L), generator=g)  # (N, S)
-    tgt = torch.cat([torch.full((N, 1), SOS), src.flip(1), torch.full((N, 1), EOS)], dim=1)  # (N, L + 2)
-    return src, tgt[:, :-1], tgt[:, 1:]  # tgt_in (N, T), tgt_out (N, T)
-
-
-def unigram_floor(L=LENGTH, V=VOCAB):
-    """Cross-entropy of a model that ignores its input and predicts token frequencies.
-
-    Of the ``L + 1`` target positions, ``L`` hold a uniform symbol (``V - 3`` of them) and one
-    holds ``<eos>``: H = Σ p log(1/p) over that mixture.
-    """
-    K, P = V - FIRST_SYMBOL, L + 1
-    p_sym, p_eos = L / (P * K), 1 / P
-    return -(K * p_sym * math.log(p_sym) + p_eos * math.log(p_eos))
+# The warmup experiment has one home, the advanced-training page's snippet; this file adds
+# Adam's first step and re-exports the experiment for this page and its tests.
+_SNIPPETS = str(Path(__file__).resolve().parents[1]) if "__file__" in globals() else "docs/snippets"
+if _SNIPPETS not in sys.path:
+    sys.path.insert(0, _SNIPPETS)
+from advanced_training._threads import one_thread  # noqa: E402,F401
+from advanced_training.warmup import (  # noqa: E402,F401
+    BATCH, EOS, FIRST_SYMBOL, LENGTH, RUNS, SOS, VOCAB, experiment, report_training, reversal_batch, train,
+    unigram_floor,
+)
 
 
 def first_step(lr=1e-3, seed=0):
@@ -49,6 +36,11 @@ def first_step(lr=1e-3, seed=0):
     the same for plain SGD with the same learning rate)`` and the largest |gradient| of any key
     bias (the middle third of each ``in_proj_bias``).
     """
+    with one_thread():
+        return _first_step(lr, seed)
+
+
+def _first_step(lr, seed):
     torch.manual_seed(seed)
     model = Seq2SeqTransformer(VOCAB, VOCAB, dropout=0.0)
     src, tgt_in, tgt_out = reversal_batch(torch.Generator().manual_seed(seed))
@@ -74,49 +66,6 @@ SHOWN = ("src_tok_emb.weight", "transformer.encoder.layers.0.self_attn.in_proj_w
          "transformer.decoder.layers.1.linear2.weight", "generator.weight")
 
 
-@contextmanager
-def one_thread():
-    """Run a tiny model on one thread: as fast as two at this size, and on a shared machine
-    immune to the stalls of threads waiting for each other (and the same numbers everywhere)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-def train(lr, warmup_steps, steps=30, seed=0):
-    """Losses of a post-norm 2+2-layer model on sequence reversal, Adam, linear warmup (0 = none)."""
-    with one_thread():
-        return _train(lr, warmup_steps, steps, seed)
-
-
-def _train(lr, warmup_steps, steps, seed):
-    torch.manual_seed(seed)
-    model = Seq2SeqTransformer(VOCAB, VOCAB, dropout=0.0)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-9)
-    g = torch.Generator().manual_seed(seed + 1)  # the same batches for every run
-    losses = []
-    for step in range(1, steps + 1):
-        for group in opt.param_groups:
-            group["lr"] = lr * min(1.0, step / warmup_steps) if warmup_steps else lr
-        src, tgt_in, tgt_out = reversal_batch(g)
-        loss = F.cross_entropy(model(src, tgt_in).flatten(0, 1), tgt_out.flatten())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    return losses
-
-
-RUNS = (("lr 1e-2, no warmup", 1e-2, 0), ("lr 1e-2, warmup 15 steps", 1e-2, 15), ("lr 1e-3, no warmup", 1e-3, 0))
-
-
-def experiment(steps=30):
-    return {name: train(lr, w, steps) for name, lr, w in RUNS}
-
-
 def report_first_step():
     """Print the first-step table (Markdown)."""
     rows, key_bias = first_step()
@@ -134,21 +83,24 @@ def report_first_step():
           f"steps of a sizeable fraction of lr: `eps` is all that keeps them from being full steps.")
 
 
-def report_training():
-    """Print final losses, the floor, and the curves (HTML)."""
-    curves = experiment()
-    floor = unigram_floor()
-    print("<table><tr><th>run</th><th>loss at step 1</th><th>mean loss, last 5 steps</th></tr>")
-    for name, losses in curves.items():
-        print(f"<tr><td>{name}</td><td>{losses[0]:.3f}</td><td>{sum(losses[-5:]) / 5:.3f}</td></tr>")
-    print(f"</table><p>Loss of a model that ignores its input and predicts token frequencies: "
-          f"<strong>{floor:.3f}</strong>.</p>")
-    fig, ax = plt.subplots(figsize=(6.4, 2.8))
-    for name, losses in curves.items():
-        ax.plot(range(1, len(losses) + 1), losses, label=name)
-    ax.axhline(floor, color="gray", ls="--", lw=0.8, label="ignores the input")
-    ax.set_xlabel("step")
-    ax.set_ylabel("training loss")
+def show_first_step():
+    """Bars: |Δθ|/|θ| of Adam's first step against SGD's at the same lr, per parameter tensor (HTML)."""
+    rows, _ = first_step()
+    rows = {r[0]: r for r in rows}
+    short = [n.replace("transformer.", "").replace(".weight", "").replace("layers.", "") for n in SHOWN]
+    adam = [rows[n][2] for n in SHOWN]
+    sgd = [rows[n][3] for n in SHOWN]
+    fig = Figure(figsize=(7.0, 3.2), layout="constrained")
+    ax = fig.subplots()
+    y = list(range(len(SHOWN)))
+    ax.barh([i - 0.2 for i in y], adam, 0.4, label="Adam", color="C0")
+    ax.barh([i + 0.2 for i in y], sgd, 0.4, label="SGD, same lr", color="C1")
+    ax.set_yticks(y, short, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("first step's relative change ‖Δθ‖ / ‖θ‖")
     ax.legend(frameon=False, fontsize=8)
-    fig.tight_layout()
-    print(figure_to_img(fig, alt="Training loss of a small post-norm model with and without warmup"))
+    print(figure_to_svg(fig, alt="Relative size of the first update of each parameter tensor, Adam against SGD",
+                        caption="One step on a fresh model, lr the same for both optimizers (log scale)."))
+    ratio = min(a / s for a, s in zip(adam, sgd))
+    print(f"<p>On every tensor shown, Adam's first step is at least {ratio:.0f} times SGD's.</p>")
