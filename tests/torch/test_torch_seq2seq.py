@@ -233,5 +233,5 @@ def test_input_and_config_errors():
         Seq2SeqTransformer(V_SRC, V_TGT, d_model=10, nhead=4)
     with pytest.raises(ValueError, match=r"pad_id=20"):
         Seq2SeqTransformer(V_SRC, V_TGT, pad_id=20)
-    with pytest.raises(ValueError, match=r"beam_size must be >= 1"):
+    with pytest.raises(ValueError, match=r"beam_size must be a positive integer"):
         m.beam_search(src, beam_size=0, max_len=5, sos_id=SOS, eos_id=EOS)

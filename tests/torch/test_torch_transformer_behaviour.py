@@ -151,7 +151,7 @@ def test_causal_mask_is_detected_and_matches_bool_form():
 def test_config_errors():
     with pytest.raises(ValueError, match=r"d_model=10 is not divisible by nhead=4"):
         Transformer(d_model=10, nhead=4)
-    with pytest.raises(ValueError, match=r"nhead must be > 0, got nhead=0"):
+    with pytest.raises(ValueError, match=r"nhead must be a positive integer, got nhead=0"):
         Transformer(d_model=8, nhead=0)
     with pytest.raises(ValueError, match=r"nhead=-1"):
         TransformerEncoderLayer(8, -1)

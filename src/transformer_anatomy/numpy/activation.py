@@ -77,11 +77,13 @@ class ReLU(Module):
         self._out: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._input("x", x, cast=False)
         self._out = np.maximum(x, 0)
-        return self._out
+        return self._forwarded(self._out)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """``dx = dy`` where the input was positive, 0 elsewhere (0 at exactly 0, as PyTorch)."""
+        dy = self._grad_input("dy", dy)
         return dy * (self._out > 0)
 
 
@@ -104,18 +106,20 @@ class GELU(Module):
         self._aux: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._input("x", x, cast=False)
         self._x = x
         if self.approximate == "none":
             cdf = 0.5 * (1.0 + erf(x * _INV_SQRT_2))  # Φ(x)
             self._aux = cdf
-            return x * cdf
+            return self._forwarded(x * cdf)
         inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
         t = np.tanh(inner)
         self._aux = t
-        return 0.5 * x * (1.0 + t)
+        return self._forwarded(0.5 * x * (1.0 + t))
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """Exact: ``d gelu/dx = Φ(x) + x φ(x)``; tanh form: the derivative of that formula."""
+        dy = self._grad_input("dy", dy)
         x = self._x
         if self.approximate == "none":
             pdf = _INV_SQRT_2PI * np.exp(-0.5 * x * x)  # φ(x)

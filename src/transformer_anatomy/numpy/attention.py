@@ -21,6 +21,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from transformer_anatomy.errors import check_probability, check_qkv_shapes
+
 from .dropout import check_dropout, keep_mask
 from .module import Module, check_dtype, check_positive, make_rng
 from .linear import Linear
@@ -133,6 +135,8 @@ def masked_softmax(scores: np.ndarray, masked: bool = True) -> np.ndarray:
     Shape:
         scores: ``(..., S)`` -> the same array, rows summing to 1 (or 0 for blocked rows).
     """
+    if scores.shape[-1] == 0:  # no keys (S = 0): nothing to normalise; the output is zeros
+        return scores
     row_max = scores.max(axis=-1, keepdims=True)  # (..., 1)
     if masked:
         row_max[row_max == -np.inf] = 0.0  # fully blocked row: exp(-inf - 0) = 0, not NaN
@@ -180,6 +184,9 @@ def scaled_dot_product_attention(
         heads folded into the batch axis); key_padding_mask: ``(N, S)``
         -> output ``(N, ..., T, Dv)``, weights ``(N, ..., T, S)``.
     """
+    check_qkv_shapes(np.shape(q), np.shape(k), np.shape(v))  # the torch function's checks and wording
+    if dropout_p:
+        check_probability("dropout_p", dropout_p)
     T, S = q.shape[-2], k.shape[-2]
     scale = 1.0 / math.sqrt(q.shape[-1])  # 1/√D
     scores = (q * scale) @ np.swapaxes(k, -1, -2)  # (..., T, D) @ (..., D, S) -> (..., T, S)
@@ -358,6 +365,7 @@ class MultiheadAttention(Module):
         same = self._qkv_same_embed_dim
         mode = "self" if (query is key and key is value and same) else (
             "kv" if (key is value and same) else "sep")  # which projections can be fused
+        query, key, value = self._check_inputs(query, key, value)
         unbatched = query.ndim == 2
         if unbatched:  # (T, E) -> (1, T, E)
             query, key, value = query[None], key[None], value[None]
@@ -424,6 +432,7 @@ class MultiheadAttention(Module):
         out = self.out_proj(concat)  # (N, T, E) @ (E, E) -> (N, T, E)
         self._cache = dict(mode=mode, inputs=inputs, attn=attn_cache, shape=(N, T, S),
                            unbatched=unbatched, key_shape=key.shape, value_shape=value.shape)
+        self._forwarded(out[0] if unbatched else (out if self.batch_first else out.swapaxes(0, 1)))
 
         if unbatched:
             out = out[0]
@@ -449,6 +458,7 @@ class MultiheadAttention(Module):
             dout: ``(N, T, E)`` -> dquery ``(N, T, E)``, dkey ``(N, S, kdim)``,
             dvalue ``(N, S, vdim)``; dW_in ``(3E, E)``, db_in ``(3E,)``, dW_out ``(E, E)``.
         """
+        dout = self._grad_input("dout", dout)
         c = self._cache
         N, T, S = c["shape"]
         H, D, E = self.num_heads, self.head_dim, self.embed_dim
@@ -517,6 +527,23 @@ class MultiheadAttention(Module):
         if not self.batch_first:
             return tuple(g.swapaxes(0, 1) if g is not None else None for g in grads)  # type: ignore[return-value]
         return grads
+
+    def _check_inputs(self, query: Any, key: Any, value: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Cast to the module's dtype (keeping ``query is key is value``) and check the dims and
+        feature sizes, with the torch backend's wording."""
+        q = self._input("query", query)
+        k = q if key is query else self._input("key", key)
+        v = q if value is query else (k if value is key else self._input("value", value))
+        if q.ndim not in (2, 3):
+            raise ValueError(f"query must be 2-D (unbatched) or 3-D, got shape {q.shape}")
+        if k.ndim != q.ndim or v.ndim != q.ndim:
+            raise ValueError(
+                f"query, key and value must have the same number of dims, got {q.shape}, {k.shape}, {v.shape}"
+            )
+        for name, x, attr, want in (("query", q, "embed_dim", self.embed_dim), ("key", k, "kdim", self.kdim), ("value", v, "vdim", self.vdim)):
+            if x.shape[-1] != want:
+                raise ValueError(f"{name}: expected feature size {want}, got {x.shape[-1]} (shape {tuple(x.shape)}, {attr}={want})")
+        return q, k, v
 
     def extra_repr(self) -> str:
         return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}, "

@@ -23,7 +23,7 @@ import numpy as np
 
 from .activation import GELU, ReLU
 from .attention import MultiheadAttention
-from .module import Module
+from .module import Module, check_dtype
 from .normalization import LayerNorm
 from .transformer import (
     Transformer,
@@ -34,11 +34,36 @@ from .transformer import (
 )
 
 
-def _dtype_of(module: Any) -> np.dtype:
+def _torch_dtype_of(module: Any) -> Any:
     for _, p in module.state_dict().items():
         if p.is_floating_point():
-            return np.dtype(str(p.dtype).replace("torch.", ""))
-    return np.dtype(np.float32)
+            return p.dtype
+    return None
+
+
+def _dtype_of(module: Any) -> np.dtype:
+    tdt = _torch_dtype_of(module)
+    if tdt is None:
+        return np.dtype(np.float32)
+    name = str(tdt).replace("torch.", "")
+    if name not in ("float32", "float64"):
+        raise TypeError(
+            f"from_torch: the module has dtype {name}; the NumPy backend is float32 or float64 "
+            f"(pass dtype=np.float32 to convert it, or call module.float() first)"
+        )
+    return np.dtype(name)
+
+
+def _convert_layers(np_stack: Module, torch_stack: Any, dt: np.dtype, where: str) -> None:
+    """Give the NumPy stack one layer converted from each torch layer (they may differ in
+    ``nhead``, ``norm_first``, the activation, ...), not copies of ``layers[0]``."""
+    if len(torch_stack.layers) == 0:
+        raise ValueError(
+            f"from_torch: {where} has 0 layers; the NumPy {type(np_stack).__name__} needs num_layers >= 1"
+        )
+    from .transformer import ModuleList
+
+    np_stack.layers = ModuleList([_build(layer, dt) for layer in torch_stack.layers])
 
 
 def _activation(layer: Any) -> Module:
@@ -96,12 +121,16 @@ def _build(module: Any, dt: np.dtype) -> Module:
     if name == "TransformerDecoderLayer":
         return TransformerDecoderLayer(**_layer_kwargs(module, dt))
     if name in ("TransformerEncoder", "TransformerDecoder"):
+        if len(module.layers) == 0:
+            raise ValueError(f"from_torch: {name} has 0 layers; the NumPy {name} needs num_layers >= 1")
         layer = _build(module.layers[0], dt)
         norm = None
         if module.norm is not None:
             norm = _build(module.norm, dt)
         cls = TransformerEncoder if name == "TransformerEncoder" else TransformerDecoder
-        return cls(layer, len(module.layers), norm)  # type: ignore[arg-type]
+        stack = cls(layer, len(module.layers), norm)  # type: ignore[arg-type]
+        _convert_layers(stack, module, dt, name)
+        return stack
     if name == "LayerNorm":
         shape = tuple(module.normalized_shape)
         if len(shape) != 1:
@@ -145,21 +174,32 @@ def _build_model(module: Any, name: str, dt: np.dtype) -> Module:
 
     if name == "Seq2SeqTransformer":
         tf = module.transformer
+        for where, stack in (("transformer.encoder", tf.encoder), ("transformer.decoder", tf.decoder)):
+            if len(stack.layers) == 0:
+                raise ValueError(f"from_torch: {where} has 0 layers; the NumPy Seq2SeqTransformer needs >= 1")
         cfg = _model_config(module, tf.encoder.layers[0],
                             dict(num_encoder_layers=len(tf.encoder.layers),
                                  num_decoder_layers=len(tf.decoder.layers)))
         tied = module.generator.weight is module.tgt_tok_emb.weight
-        return models.Seq2SeqTransformer(
+        out = models.Seq2SeqTransformer(
             int(module.src_tok_emb.weight.shape[0]), int(module.tgt_tok_emb.weight.shape[0]),
             tie_weights=tied, dtype=dt, **cfg,
         )
+        _convert_layers(out.transformer.encoder, tf.encoder, dt, "transformer.encoder")
+        _convert_layers(out.transformer.decoder, tf.decoder, dt, "transformer.decoder")
+        return out
+    if len(module.encoder.layers) == 0:
+        raise ValueError(f"from_torch: encoder has 0 layers; the NumPy {name} needs >= 1")
     cfg = _model_config(module, module.encoder.layers[0], dict(num_layers=len(module.encoder.layers)))
     V = int(module.tok_emb.weight.shape[0])
     if name == "TransformerClassifier":
-        return models.TransformerClassifier(V, int(module.classifier.out_features), dtype=dt, **cfg)
-    if name == "TransformerTagger":
-        return models.TransformerTagger(V, int(module.tagger.out_features), dtype=dt, **cfg)
-    return models.TransformerQA(V, dtype=dt, **cfg)
+        out = models.TransformerClassifier(V, int(module.classifier.out_features), dtype=dt, **cfg)
+    elif name == "TransformerTagger":
+        out = models.TransformerTagger(V, int(module.tagger.out_features), dtype=dt, **cfg)
+    else:
+        out = models.TransformerQA(V, dtype=dt, **cfg)
+    _convert_layers(out.encoder, module.encoder, dt, "encoder")
+    return out
 
 
 def _fix_activations(np_module: Module, torch_module: Any) -> None:
@@ -180,10 +220,14 @@ def from_torch(module: Any, dtype: Any = None) -> Module:
             the module docstring.
         dtype: float32 or float64; default: the module's parameter dtype.
 
+    Every layer of a stack is converted from itself (layers may differ in ``nhead``,
+    ``norm_first``, ...). A bfloat16 / float16 module needs ``dtype=`` (float32 or float64).
+
     Raises:
-        TypeError: for a module class it cannot convert.
+        TypeError: for a module class it cannot convert, or a bfloat16 / float16 module
+            without ``dtype``.
         ValueError: for an unsupported option (``bias_k``, ``add_zero_attn``, a custom
-            activation).
+            activation) or a stack with 0 layers (the NumPy stacks need at least one).
 
     Shape:
         the NumPy module takes and returns the same shapes as ``module`` (``batch_first`` is
@@ -191,10 +235,15 @@ def from_torch(module: Any, dtype: Any = None) -> Module:
     """
     import torch  # noqa: F401  (lazy: only this function needs torch)
 
-    dt = np.dtype(dtype) if dtype is not None else _dtype_of(module)
+    import torch as _torch
+
+    if not isinstance(module, _torch.nn.Module):
+        raise TypeError(f"from_torch expects a torch.nn.Module, got {type(module).__name__}")
+    dt = check_dtype(dtype) if dtype is not None else _dtype_of(module)
     out = _build(module, dt)
     _fix_activations(out, module)
-    state = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+    state = {k: (v.detach().cpu().double() if v.is_floating_point() else v.detach().cpu()).numpy()
+             for k, v in module.state_dict().items()}  # via float64: bfloat16 has no NumPy dtype
     out.load_state_dict(state, strict=True)
     out.train(bool(module.training))
     return out

@@ -11,14 +11,16 @@ from typing import Any
 
 import numpy as np
 
+from transformer_anatomy.errors import check_probability
+
 from .module import Module, make_rng
 
 
 def check_dropout(p: float, name: str = "dropout") -> float:
-    """Return ``float(p)`` if ``0 <= p <= 1``, else raise ``ValueError`` naming the value."""
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"{name} probability must be in [0, 1], got {name}={p!r}")
-    return float(p)
+    """Return ``float(p)`` if ``0 <= p <= 1``, else raise ``ValueError`` (``TypeError`` for a
+    non-number such as ``'0.1'``) naming the value: ``dropout must be in [0, 1], got
+    dropout=1.5`` (:func:`transformer_anatomy.errors.check_probability`, as in torch)."""
+    return check_probability(name, p)
 
 
 def keep_mask(rng: np.random.Generator, shape: tuple[int, ...], p: float, dtype: Any) -> np.ndarray:

@@ -86,7 +86,7 @@ class Embedding(Module):
         out = self.weight[ids]  # (...) -> (..., E)
         if self.scale:
             out *= self.multiplier  # x · √E
-        return out
+        return self._forwarded(out)
 
     # --8<-- [start:embedding_backward]
     def backward(self, dy: np.ndarray) -> None:
@@ -98,6 +98,7 @@ class Embedding(Module):
         Shape:
             dy: ``(..., E)`` -> dweight: ``(V, E)``; returns None.
         """
+        dy = self._grad_input("dy", dy)  # forward ran, dy has its output's shape
         dW = self._grads["weight"]
         dW[...] = 0
         dy2 = dy.reshape(-1, self.embedding_dim)  # (..., E) -> (M, E)
@@ -111,6 +112,14 @@ class Embedding(Module):
 
 
 # --8<-- [start:positional_encoding]
+def _check_positions_input(m: Module, x: Any) -> np.ndarray:
+    """``x`` cast to the module's dtype, with shape ``(..., S, d_model)``."""
+    x = m._input("x", x)
+    if x.ndim < 2 or x.shape[-1] != m.d_model:
+        raise ValueError(f"x has shape {x.shape}, expected (..., S, d_model={m.d_model})")
+    return x
+
+
 def sinusoidal_table(max_len: int, d_model: int, dtype: Any = np.float64) -> np.ndarray:
     """``PE[pos, 2i] = sin(pos / 10000^(2i/E))``, ``PE[pos, 2i+1] = cos(pos / 10000^(2i/E))``.
 
@@ -147,6 +156,7 @@ class PositionalEncoding(Module):
         self.pe = self.pe.astype(dtype)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        x = _check_positions_input(self, x)
         S = x.shape[-2]
         if S > self.max_len:
             raise ValueError(f"sequence length {S} exceeds max_len={self.max_len}")
@@ -189,11 +199,12 @@ class LearnedPositionalEmbedding(Module):
         self._S = 0
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        x = _check_positions_input(self, x)
         S = x.shape[-2]
         if S > self.max_len:
             raise ValueError(f"sequence length {S} exceeds max_len={self.max_len}")
         self._S = S
-        return x + self.weight[:S]  # (N, S, E) + (S, E)
+        return self._forwarded(x + self.weight[:S])  # (N, S, E) + (S, E)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """``dweight[:S] = Σ_n dy[n]``; ``dx = dy``.
@@ -201,6 +212,7 @@ class LearnedPositionalEmbedding(Module):
         Shape:
             dy: ``(N, S, E)`` -> dx: ``(N, S, E)``; dweight: ``(max_len, E)``.
         """
+        dy = self._grad_input("dy", dy)  # forward ran, dy has its output's shape
         dW = self._grads["weight"]
         dW[...] = 0
         dW[: self._S] = dy.reshape(-1, self._S, self.d_model).sum(axis=0)  # (N, S, E) -> (S, E)

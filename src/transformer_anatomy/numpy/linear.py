@@ -58,13 +58,16 @@ class Linear(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``y = x Wᵀ + b``; caches ``x`` for the backward pass."""
+        x = self._input("x", x)
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(f"x has shape {x.shape}, expected (..., in_features={self.in_features})")
         self._x = x
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)  # (..., in) -> (M, in), M = prod(...)
         y = x2 @ self.weight.T  # (M, in) @ (in, out) -> (M, out)
         if "bias" in self._params:
             y += self.bias  # (M, out) + (out,)
-        return y.reshape(*lead, self.out_features)  # (M, out) -> (..., out)
+        return self._forwarded(y.reshape(*lead, self.out_features))  # (M, out) -> (..., out)
 
     # --8<-- [start:linear_backward]
     def backward(self, dy: np.ndarray) -> np.ndarray:
@@ -73,6 +76,7 @@ class Linear(Module):
         Shape:
             dy: ``(..., out)`` -> dx: ``(..., in)``; dW: ``(out, in)``, db: ``(out,)``.
         """
+        dy = self._grad_input("dy", dy)
         x = self._x
         dy2 = dy.reshape(-1, self.out_features)  # (..., out) -> (M, out)
         x2 = x.reshape(-1, self.in_features)  # (..., in) -> (M, in)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .module import BackwardError
 from .softmax import log_softmax
 
 
@@ -25,6 +26,9 @@ class CrossEntropyLoss:
     and ``ℓ_i = 0`` where ``y == ignore_index``. ``reduction="mean"`` divides the sum by
     ``Σ_i w_{y_i}`` over non-ignored positions (their count without weights); ``"sum"`` sums;
     ``"none"`` returns ``ℓ`` per position.
+
+    A ``-inf`` logit, or logits so far apart (``±3e38``) that their difference overflows, give
+    finite losses with ``label_smoothing=0`` (the smoothing term is not computed), as in torch.
 
     All positions ignored with ``reduction="mean"``: PyTorch returns NaN; this returns a loss
     of 0.0 and zero gradients.
@@ -67,6 +71,10 @@ class CrossEntropyLoss:
         """The loss; caches the log-probabilities and per-position coefficients for backward."""
         logits = np.asarray(logits)
         targets = np.asarray(targets)
+        if logits.dtype.kind not in "fiu" or logits.dtype == np.bool_:
+            raise TypeError(f"logits has dtype {logits.dtype}, expected a real floating array")
+        if logits.ndim == 0 or logits.shape[-1] == 0:
+            raise ValueError(f"logits has shape {logits.shape}, expected (..., C) with C >= 1 classes")
         C = logits.shape[-1]
         if targets.shape != logits.shape[:-1]:
             raise ValueError(f"targets: expected shape {logits.shape[:-1]}, got {targets.shape}")
@@ -84,9 +92,13 @@ class CrossEntropyLoss:
         y_safe = np.where(valid, y, 0)  # any class for ignored positions; masked below
         eps = self.label_smoothing
         w_y = w[y_safe] * valid  # weight of each target class, 0 where ignored, (M,)
-        nll = -logp[np.arange(y.size), y_safe] * w_y  # w_y · (-log p_y), (M,)
-        smooth = -(logp @ w) * valid  # Σ_c w_c · (-log p_c), (M,)
-        per_pos = (1.0 - eps) * nll + (eps / C) * smooth  # ℓ_i, (M,)
+        with np.errstate(invalid="ignore"):  # -inf · 0 at ignored positions, replaced by 0
+            nll = np.where(valid, -logp[np.arange(y.size), y_safe] * w_y, 0.0)  # w_y · (-log p_y), (M,)
+        if eps > 0.0:  # skipped at ε = 0: a -inf log-probability would make 0 · inf = NaN
+            smooth = -(logp @ w) * valid  # Σ_c w_c · (-log p_c), (M,)
+            per_pos = (1.0 - eps) * nll + (eps / C) * smooth  # ℓ_i, (M,)
+        else:
+            per_pos = nll
         if self.reduction == "mean":
             denom = w_y.sum()  # Σ w_y over non-ignored positions (their count without weights)
             scale = 1.0 / denom if denom != 0 else 0.0  # all ignored: loss 0, gradients 0
@@ -111,6 +123,8 @@ class CrossEntropyLoss:
             dloss: scalar (``"mean"``, ``"sum"``) or ``(...)`` (``"none"``) -> dlogits ``(..., C)``.
         """
         c = self._cache
+        if not c:
+            raise BackwardError("CrossEntropyLoss.backward called before forward (nothing is cached)")
         logp, y, w, w_y, valid = c["logp"], c["y"], c["w"], c["w_y"], c["valid"]
         M, C = logp.shape
         eps = self.label_smoothing

@@ -15,7 +15,9 @@ import numpy as np
 
 from .attention import check_heads, make_key_padding_mask
 from .dropout import Dropout, check_dropout
-from .embedding import Embedding, LearnedPositionalEmbedding, PositionalEncoding
+from transformer_anatomy.errors import check_token_id
+
+from .embedding import Embedding, TokenIdError, LearnedPositionalEmbedding, PositionalEncoding
 from .linear import Linear
 from .module import Module, check_dtype, check_positive, make_rng
 from .normalization import LayerNorm
@@ -31,6 +33,32 @@ def _positional(kind: str, max_len: int, d_model: int, dt: np.dtype, rng: np.ran
     if kind == "learned":
         return LearnedPositionalEmbedding(max_len, d_model, dtype=dt, rng=rng)
     raise ValueError(f"positional must be 'sinusoidal' or 'learned', got positional={kind!r}")
+
+
+def check_token_ids(ids: Any, vocab_size: int, name: str) -> np.ndarray:
+    """``ids`` as an integer array of shape ``(N, L)`` with every id in ``[0, vocab_size)``;
+    the torch backend's check of the same name, with its wording.
+
+    Raises:
+        TypeError: ``"src_ids must be an integer array of token ids, got dtype float64"``.
+        ValueError: ``"src_ids must have shape (N, L), got (3,)"``.
+        TokenIdError: ``"src_ids: token id 11 is out of range for vocabulary size 11 (valid ids: 0..10)"``.
+    """
+    if hasattr(ids, "detach") and hasattr(ids, "numpy"):  # a torch tensor
+        ids = ids.detach().cpu().numpy()
+    ids = np.asarray(ids)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer array of token ids, got dtype {ids.dtype}")
+    if ids.ndim != 2:
+        raise ValueError(f"{name} must have shape (N, L), got {ids.shape}")
+    if ids.size:
+        lo, hi = int(ids.min()), int(ids.max())
+        if lo < 0 or hi >= vocab_size:
+            bad = hi if hi >= vocab_size else lo
+            raise TokenIdError(
+                f"{name}: token id {bad} is out of range for vocabulary size {vocab_size} (valid ids: 0..{vocab_size - 1})"
+            )
+    return ids
 
 
 class _TokenInput(Module):
@@ -88,6 +116,9 @@ class Seq2SeqTransformer(_TokenInput):
         check_heads(d_model, nhead)
         p = check_dropout(dropout)
         dt = check_dtype(dtype)
+        check_positive("src_vocab_size", src_vocab_size)  # the torch backend's checks and wording
+        check_positive("tgt_vocab_size", tgt_vocab_size)
+        check_token_id("pad_id", pad_id, min(src_vocab_size, tgt_vocab_size))  # valid in both vocabularies
         self.rng = rng = make_rng(rng)
         self.d_model, self.pad_id = d_model, pad_id
         self.tie_weights = bool(tie_weights)
@@ -108,13 +139,13 @@ class Seq2SeqTransformer(_TokenInput):
 
     def encode(self, src_ids: Any) -> np.ndarray:
         """Shape: src_ids ``(N, S)`` -> memory ``(N, S, E)``."""
-        src_ids = np.asarray(src_ids)
+        src_ids = check_token_ids(src_ids, self.src_tok_emb.num_embeddings, "src_ids")
         x = self._embed(self.src_tok_emb, self.src_pos_emb, self.src_dropout, src_ids)  # (N, S, E)
         return self.transformer.encoder(x, src_key_padding_mask=make_key_padding_mask(src_ids, self.pad_id))
 
     def decode(self, tgt_ids: Any, memory: np.ndarray, src_ids: Any) -> np.ndarray:
         """Shape: tgt_ids ``(N, T)``, memory ``(N, S, E)``, src_ids ``(N, S)`` -> ``(N, T, V_tgt)``."""
-        tgt_ids = np.asarray(tgt_ids)
+        tgt_ids = check_token_ids(tgt_ids, self.tgt_tok_emb.num_embeddings, "tgt_ids")
         T = tgt_ids.shape[1]
         y = self._embed(self.tgt_tok_emb, self.tgt_pos_emb, self.tgt_dropout, tgt_ids)  # (N, T, E)
         causal = np.triu(np.ones((T, T), dtype=bool), k=1)  # True above the diagonal: the future
@@ -158,7 +189,12 @@ class Seq2SeqTransformer(_TokenInput):
         Shape:
             src_ids: ``(N, S)`` -> ids ``(N, L)`` with ``L <= max_len``, ``ids[:, 0] == sos_id``.
         """
+        src_ids = check_token_ids(src_ids, self.src_tok_emb.num_embeddings, "src_ids")
         check_positive("max_len", max_len)
+        check_token_id("sos_id", sos_id, self.tgt_tok_emb.num_embeddings)
+        check_token_id("eos_id", eos_id, self.tgt_tok_emb.num_embeddings)
+        if src_ids.shape[0] == 0:  # an empty batch gives an empty result, as in the torch backend
+            return np.full((0, 1), sos_id, dtype=np.int64)
         was_training = self.training
         self.eval()
         try:
@@ -202,6 +238,8 @@ class _EncoderOnly(_TokenInput):
         check_heads(d_model, nhead)
         p = check_dropout(dropout)
         dt = check_dtype(dtype)
+        check_positive("vocab_size", vocab_size)  # the torch backend's checks and wording
+        check_token_id("pad_id", pad_id, vocab_size)
         self.rng = rng = make_rng(rng)
         self.d_model, self.pad_id = d_model, pad_id
         std = 1.0 / math.sqrt(d_model) if scale_embedding else 1.0
@@ -218,9 +256,7 @@ class _EncoderOnly(_TokenInput):
                 prm[...] = rng.uniform(-bound, bound, prm.shape)
 
     def _encode(self, ids: Any) -> np.ndarray:
-        ids = np.asarray(ids)
-        if ids.ndim != 2:
-            raise ValueError(f"expected ids of shape (N, S), got {ids.shape}")
+        ids = check_token_ids(ids, self.tok_emb.num_embeddings, "ids")
         self._pad = make_key_padding_mask(ids, self.pad_id)  # (N, S), True at pads
         x = self._embed(self.tok_emb, self.pos_emb, self.emb_dropout, ids)  # (N, S, E)
         return self.encoder(x, src_key_padding_mask=self._pad)  # (N, S, E)
@@ -244,9 +280,10 @@ class TransformerClassifier(_EncoderOnly):
                  activation: str = "relu", norm_first: bool = False, positional: str = "sinusoidal",
                  max_len: int = 512, scale_embedding: bool = True, pad_id: int = 0, *,
                  dtype: Any = np.float32, rng: np.random.Generator | int | None = None) -> None:
+        check_positive("num_classes", num_classes)  # before any work
         super().__init__(vocab_size, d_model, nhead, num_layers, dim_feedforward, dropout, activation,
                          norm_first, positional, max_len, scale_embedding, pad_id, dtype, rng)
-        self.classifier = Linear(d_model, check_positive("num_classes", num_classes),
+        self.classifier = Linear(d_model, num_classes,
                                  dtype=dtype, rng=self.rng)
 
     def forward(self, ids: Any) -> np.ndarray:
@@ -279,9 +316,10 @@ class TransformerTagger(_EncoderOnly):
                  activation: str = "relu", norm_first: bool = False, positional: str = "sinusoidal",
                  max_len: int = 512, scale_embedding: bool = True, pad_id: int = 0, *,
                  dtype: Any = np.float32, rng: np.random.Generator | int | None = None) -> None:
+        check_positive("num_classes", num_classes)  # before any work
         super().__init__(vocab_size, d_model, nhead, num_layers, dim_feedforward, dropout, activation,
                          norm_first, positional, max_len, scale_embedding, pad_id, dtype, rng)
-        self.tagger = Linear(d_model, check_positive("num_classes", num_classes), dtype=dtype, rng=self.rng)
+        self.tagger = Linear(d_model, num_classes, dtype=dtype, rng=self.rng)
 
     def forward(self, ids: Any) -> np.ndarray:
         return self.tagger(self._encode(ids))  # (N, S, E) -> (N, S, C)

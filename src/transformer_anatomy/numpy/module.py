@@ -19,6 +19,8 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
+from transformer_anatomy.errors import check_positive_int
+
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -38,10 +40,43 @@ def make_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
 
 
 def check_positive(name: str, value: int) -> int:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
-    return int(value)
+    """``int(value)`` if it is a positive integer; else ``ValueError`` (``<= 0``) or
+    ``TypeError`` (a bool, a float, a string) naming ``name`` (see
+    :func:`transformer_anatomy.errors.check_positive_int`, shared with the torch backend)."""
+    return check_positive_int(name, value)
+
+
+def as_float_input(name: str, x: Any, dtype: np.dtype) -> np.ndarray:
+    """``x`` as an array of the module's ``dtype``: the boundary rule for NumPy modules.
+
+    A real floating array of another precision (float16, float64 into a float32 module, or
+    float32 into a float64 one) is cast to ``dtype``, so the output and every gradient have
+    the module's dtype (as ``Module.load_state_dict`` casts values). Anything else — integers,
+    bools, complex numbers, objects, strings — is refused: a ``TypeError`` that names both
+    dtypes, ``"src has dtype complex128, the model is float32 (expected a real floating
+    array)"``. (torch refuses any dtype mismatch; casting floats keeps the documented uses that
+    feed float64 data to a float32 model working.)
+    """
+    if not isinstance(x, np.ndarray):
+        if hasattr(x, "detach") and hasattr(x, "numpy"):  # a torch tensor
+            x = x.detach().cpu().numpy()
+        x = np.asarray(x)
+    if x.dtype.kind != "f":
+        raise TypeError(
+            f"{name} has dtype {x.dtype}, the model is {np.dtype(dtype)} (expected a real floating array)"
+        )
+    return x if x.dtype == dtype else x.astype(dtype)
+
+
+class BackwardError(RuntimeError):
+    """``backward`` called before ``forward`` (nothing is cached), or with a gradient whose
+    shape is not the shape of the last ``forward``'s output (re-exported by
+    :mod:`transformer_anatomy.errors`). A ``RuntimeError``, as torch's "backward through the
+    graph" errors; a wrong shape raises :class:`BackwardShapeError`, also a ``ValueError``."""
+
+
+class BackwardShapeError(BackwardError, ValueError):
+    """The gradient given to ``backward`` does not have the shape of the forward output."""
 
 
 class StateDictError(RuntimeError):
@@ -217,6 +252,33 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
+
+    # -- boundary checks (see transformer_anatomy.errors) --------------------------------
+    def _input(self, name: str, x: Any, cast: bool = True) -> np.ndarray:
+        """``x`` cast to this module's dtype (see :func:`as_float_input`); with ``cast=False``
+        (modules without parameters: activations, dropout) only the dtype kind is checked."""
+        if not cast:
+            x = np.asarray(x)
+            return as_float_input(name, x, x.dtype if x.dtype.kind == "f" else self.dtype)
+        return as_float_input(name, x, self.dtype)
+
+    def _forwarded(self, out: np.ndarray, *more: Any) -> Any:
+        """Remember the output shape(s) of this ``forward`` for the checks in ``backward``."""
+        object.__setattr__(self, "_out_shapes", tuple(np.shape(o) for o in (out, *more)))
+        return (out, *more) if more else out
+
+    def _grad_input(self, name: str, d: Any, i: int = 0) -> np.ndarray:
+        """Check that ``forward`` ran and that ``d`` has the shape of output ``i``; cast it."""
+        shapes = self.__dict__.get("_out_shapes")
+        if shapes is None:
+            raise BackwardError(f"{type(self).__name__}.backward called before forward (nothing is cached)")
+        d = np.asarray(d)
+        d = as_float_input(name, d, self.dtype if self._params or d.dtype.kind != "f" else d.dtype)
+        if d.shape != shapes[i]:
+            raise BackwardShapeError(
+                f"{name} has shape {d.shape}, expected {shapes[i]} (the shape of the last forward's output)"
+            )
+        return d
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError

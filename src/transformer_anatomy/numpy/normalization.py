@@ -51,6 +51,9 @@ class LayerNorm(Module):
     # --8<-- [start:layer_norm]
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Normalise each row of the last axis; caches ``x̂`` and ``1/σ`` for backward."""
+        x = self._input("x", x)
+        if x.ndim == 0 or x.shape[-1] != self.normalized_shape:
+            raise ValueError(f"x has shape {x.shape}, expected (..., normalized_shape={self.normalized_shape})")
         mu = x.mean(axis=-1, keepdims=True)  # (..., E) -> (..., 1)
         xc = x - mu  # centred input, (..., E)
         var = np.mean(xc * xc, axis=-1, keepdims=True)  # biased variance, (..., 1)
@@ -60,7 +63,7 @@ class LayerNorm(Module):
         y = xhat * self.weight  # (..., E) * (E,)
         if "bias" in self._params:
             y += self.bias
-        return y
+        return self._forwarded(y)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """``dx = (1/σ) (dx̂ - mean(dx̂) - x̂ · mean(dx̂ · x̂))`` with ``dx̂ = dy · weight``.
@@ -68,6 +71,7 @@ class LayerNorm(Module):
         Shape:
             dy: ``(..., E)`` -> dx: ``(..., E)``; dweight: ``(E,)``, dbias: ``(E,)``.
         """
+        dy = self._grad_input("dy", dy)
         xhat, rstd = self._xhat, self._rstd
         E = self.normalized_shape
         dy2 = dy.reshape(-1, E)  # (..., E) -> (M, E)

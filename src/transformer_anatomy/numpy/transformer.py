@@ -151,6 +151,7 @@ class TransformerEncoderLayer(_Layout, Module):
         src_key_padding_mask: np.ndarray | None = None,
         is_causal: bool = False,
     ) -> np.ndarray:
+        src = self._input("src", src)  # cast to the model's dtype, or TypeError naming both
         unbatched = src.ndim == 2
         x = self._in(src)  # (N, S, E)
         kpm = _kpm(src_key_padding_mask, unbatched)
@@ -161,7 +162,7 @@ class TransformerEncoderLayer(_Layout, Module):
         else:  # post-norm (the paper): normalise after each residual addition
             x = self.norm1(x + self._sa(x, src_mask, kpm, is_causal))
             x = self.norm2(x + self._ff(x))
-        return self._out(x, unbatched)
+        return self._forwarded(self._out(x, unbatched))
     # --8<-- [end:encoder_layer_forward]
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
@@ -170,7 +171,7 @@ class TransformerEncoderLayer(_Layout, Module):
         Shape:
             dout: ``(N, S, E)`` -> dsrc: ``(N, S, E)``.
         """
-        d = self._in(dout)
+        d = self._in(self._grad_input("dout", dout))
         if self.norm_first:
             d = d + self.norm2.backward(self._ff_backward(d))  # through x + FF(norm2(x))
             d = d + self.norm1.backward(self._sa_backward(d))  # through x + SA(norm1(x))
@@ -272,6 +273,7 @@ class TransformerDecoderLayer(_Layout, Module):
         tgt_is_causal: bool = False,
         memory_is_causal: bool = False,
     ) -> np.ndarray:
+        tgt, memory = self._input("tgt", tgt), self._input("memory", memory)
         unbatched = tgt.ndim == 2
         x, mem = self._in(tgt), self._in(memory)  # (N, T, E), (N, S, E)
         tkpm = _kpm(tgt_key_padding_mask, unbatched)
@@ -285,7 +287,7 @@ class TransformerDecoderLayer(_Layout, Module):
             x = self.norm1(x + self._sa(x, tgt_mask, tkpm, tgt_is_causal))  # masked self-attention
             x = self.norm2(x + self._mha(x, mem, memory_mask, mkpm, memory_is_causal))  # cross-attention
             x = self.norm3(x + self._ff(x))
-        return self._out(x, unbatched)
+        return self._forwarded(self._out(x, unbatched))
     # --8<-- [end:decoder_layer_forward]
 
     def backward(self, dout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -294,7 +296,7 @@ class TransformerDecoderLayer(_Layout, Module):
         Shape:
             dout: ``(N, T, E)`` -> dtgt: ``(N, T, E)``, dmemory: ``(N, S, E)``.
         """
-        d = self._in(dout)
+        d = self._in(self._grad_input("dout", dout))
         if self.norm_first:
             d = d + self.norm3.backward(self._ff_backward(d))
             dx, dmem = self._mha_backward(d)
@@ -334,15 +336,16 @@ class TransformerEncoder(Module):
 
     def forward(self, src: np.ndarray, mask: np.ndarray | None = None,
                 src_key_padding_mask: np.ndarray | None = None, is_causal: bool = False) -> np.ndarray:
-        x = src
+        x = self._input("src", src)
         for layer in self.layers:
             x = layer(x, mask, src_key_padding_mask, is_causal)
         if self.norm is not None:
             x = self.norm(x)
-        return x
+        return self._forwarded(x)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """Shape: dout ``(N, S, E)`` -> dsrc ``(N, S, E)``."""
+        dout = self._grad_input("dout", dout)
         d = self.norm.backward(dout) if self.norm is not None else dout
         for layer in reversed(list(self.layers)):
             d = layer.backward(d)
@@ -371,16 +374,17 @@ class TransformerDecoder(Module):
                 memory_mask: np.ndarray | None = None, tgt_key_padding_mask: np.ndarray | None = None,
                 memory_key_padding_mask: np.ndarray | None = None, tgt_is_causal: bool = False,
                 memory_is_causal: bool = False) -> np.ndarray:
-        x = tgt
+        x, memory = self._input("tgt", tgt), self._input("memory", memory)
         for layer in self.layers:
             x = layer(x, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
                       memory_key_padding_mask, tgt_is_causal, memory_is_causal)
         if self.norm is not None:
             x = self.norm(x)
-        return x
+        return self._forwarded(x)
 
     def backward(self, dout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Shape: dout ``(N, T, E)`` -> dtgt ``(N, T, E)``, dmemory ``(N, S, E)``."""
+        dout = self._grad_input("dout", dout)
         d = self.norm.backward(dout) if self.norm is not None else dout
         dmemory = None
         for layer in reversed(list(self.layers)):
@@ -472,7 +476,7 @@ class Transformer(Module):
             ValueError: if the batch sizes of ``src`` and ``tgt`` differ or a feature size is
                 not ``d_model``.
         """
-        src, tgt = np.asarray(src), np.asarray(tgt)
+        src, tgt = self._input("src", src), self._input("tgt", tgt)
         if src.ndim == 3 and tgt.ndim == 3:
             b = 0 if self.batch_first else 1
             if src.shape[b] != tgt.shape[b]:
@@ -486,10 +490,10 @@ class Transformer(Module):
             )
         memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask,
                               is_causal=src_is_causal)
-        return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
-                            tgt_key_padding_mask=tgt_key_padding_mask,
-                            memory_key_padding_mask=memory_key_padding_mask,
-                            tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
+        return self._forwarded(self.decoder(
+            tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+            tgt_key_padding_mask=tgt_key_padding_mask, memory_key_padding_mask=memory_key_padding_mask,
+            tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal))
 
     def backward(self, dout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Gradients with respect to ``src`` and ``tgt``; fills every parameter gradient.
@@ -497,7 +501,7 @@ class Transformer(Module):
         Shape:
             dout: ``(N, T, E)`` -> dsrc: ``(N, S, E)``, dtgt: ``(N, T, E)``.
         """
-        dtgt, dmemory = self.decoder.backward(dout)
+        dtgt, dmemory = self.decoder.backward(self._grad_input("dout", dout))
         dsrc = self.encoder.backward(dmemory)
         return dsrc, dtgt
 

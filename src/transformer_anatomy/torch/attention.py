@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from transformer_anatomy.errors import check_positive_int, check_probability, check_qkv_shapes
+from transformer_anatomy.torch._checks import check_float_input, check_tensor
 from transformer_anatomy.torch.masks import merge_masks
 from transformer_anatomy.torch.state_dict import StrictLoadMixin
 
@@ -55,6 +57,12 @@ def scaled_dot_product_attention(
         attn_mask: broadcastable to ``(..., T, S)``.
         output: ``(..., T, Dv)``; weights: ``(..., T, S)``.
     """
+    for name, x in (("query", query), ("key", key), ("value", value)):
+        check_tensor(name, x)
+    check_qkv_shapes(query.shape, key.shape, value.shape)  # the NumPy function's checks and wording
+    check_probability("dropout_p", dropout_p)
+    if attn_mask is not None and not isinstance(attn_mask, Tensor):
+        raise TypeError(f"attn_mask must be a bool or float torch.Tensor, got {type(attn_mask).__name__}")
     T, S = query.size(-2), key.size(-2)
     scale = 1.0 / math.sqrt(query.size(-1)) if scale is None else scale
     scores = (query * scale) @ key.transpose(-2, -1)  # (..., T, D) x (..., D, S) -> (..., T, S)
@@ -123,15 +131,15 @@ class MultiheadAttention(StrictLoadMixin, nn.Module):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        if embed_dim <= 0 or num_heads <= 0:
-            raise ValueError(
-                f"embed_dim and num_heads must be > 0, got embed_dim={embed_dim}, "
-                f"num_heads={num_heads}"
-            )
+        check_positive_int("embed_dim", embed_dim)  # the NumPy backend's checks and wording
+        check_positive_int("num_heads", num_heads)
         if embed_dim % num_heads != 0:
             raise ValueError(f"embed_dim={embed_dim} is not divisible by num_heads={num_heads}")
-        if not 0.0 <= dropout <= 1.0:
-            raise ValueError(f"dropout must be in [0, 1], got {dropout}")
+        check_probability("dropout", dropout)
+        if kdim is not None:
+            check_positive_int("kdim", kdim)
+        if vdim is not None:
+            check_positive_int("vdim", vdim)
         factory = {"device": device, "dtype": dtype}
         super().__init__()
         self.embed_dim = embed_dim
@@ -317,7 +325,10 @@ class MultiheadAttention(StrictLoadMixin, nn.Module):
     # --8<-- [end:mha_forward]
 
     def _check_inputs(self, query: Tensor, key: Tensor, value: Tensor) -> bool:
-        """Validate dims and sizes; return True for unbatched input."""
+        """Validate types, dtypes, dims and sizes; return True for unbatched input."""
+        dt = self.out_proj.weight.dtype
+        for name, x in (("query", query), ("key", key), ("value", value)):
+            check_float_input(name, x, dt)
         if query.dim() not in (2, 3):
             raise ValueError(f"query must be 2-D (unbatched) or 3-D, got shape {tuple(query.shape)}")
         if key.dim() != query.dim() or value.dim() != query.dim():
@@ -325,9 +336,9 @@ class MultiheadAttention(StrictLoadMixin, nn.Module):
                 f"query, key and value must have the same number of dims, got "
                 f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}"
             )
-        for name, x, want in (("query", query, self.embed_dim), ("key", key, self.kdim), ("value", value, self.vdim)):
+        for name, x, attr, want in (("query", query, "embed_dim", self.embed_dim), ("key", key, "kdim", self.kdim), ("value", value, "vdim", self.vdim)):
             if x.size(-1) != want:
-                raise ValueError(f"{name}: expected feature size {want}, got {x.size(-1)} (shape {tuple(x.shape)})")
+                raise ValueError(f"{name}: expected feature size {want}, got {x.size(-1)} (shape {tuple(x.shape)}, {attr}={want})")
         unbatched = query.dim() == 2
         b = 0 if (unbatched or self.batch_first) else 1  # batch-first: (N, L, E); else (L, N, E)
         s = 1 - b if not unbatched else 0

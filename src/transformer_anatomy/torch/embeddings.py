@@ -13,6 +13,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from transformer_anatomy.errors import check_positive_int
+
 __all__ = ["PositionalEncoding", "LearnedPositionalEmbedding", "sinusoidal_table"]
 
 
@@ -50,8 +52,8 @@ class PositionalEncoding(nn.Module):
         self, d_model: int, max_len: int = 512, device: torch.device | str | None = None, dtype: torch.dtype | None = None
     ) -> None:
         super().__init__()
-        if d_model <= 0 or max_len <= 0:
-            raise ValueError(f"d_model and max_len must be > 0, got d_model={d_model}, max_len={max_len}")
+        check_positive_int("d_model", d_model)  # the NumPy backend's checks and wording
+        check_positive_int("max_len", max_len)
         self.d_model, self.max_len = d_model, max_len
         pe = sinusoidal_table(max_len, d_model).to(device=device, dtype=dtype or torch.get_default_dtype())
         self.register_buffer("pe", pe, persistent=False)
@@ -84,8 +86,8 @@ class LearnedPositionalEmbedding(nn.Module):
         self, max_len: int, d_model: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None
     ) -> None:
         super().__init__()
-        if d_model <= 0 or max_len <= 0:
-            raise ValueError(f"d_model and max_len must be > 0, got d_model={d_model}, max_len={max_len}")
+        check_positive_int("d_model", d_model)  # the NumPy backend's checks and wording
+        check_positive_int("max_len", max_len)
         self.d_model, self.max_len = d_model, max_len
         self.weight = nn.Parameter(torch.empty(max_len, d_model, device=device, dtype=dtype))
         nn.init.normal_(self.weight)

@@ -14,6 +14,7 @@ import math
 
 from torch import Tensor, nn
 
+from transformer_anatomy.errors import check_int, check_positive_int, check_token_id
 from transformer_anatomy.torch.seq2seq import check_token_ids, init_token_embedding, make_positional
 from transformer_anatomy.torch.state_dict import StrictLoadMixin
 from transformer_anatomy.torch.transformer import TransformerEncoder, TransformerEncoderLayer, _check_config
@@ -44,10 +45,10 @@ class _EncoderModel(StrictLoadMixin, nn.Module):
     ) -> None:
         super().__init__()
         _check_config(d_model, nhead, dropout, activation)
-        if vocab_size <= 0:
-            raise ValueError(f"vocab_size must be > 0, got {vocab_size}")
-        if not 0 <= pad_id < vocab_size:
-            raise ValueError(f"pad_id={pad_id} is not a valid id for vocabulary size {vocab_size}")
+        check_positive_int("vocab_size", vocab_size)  # the NumPy backend's checks and wording
+        check_token_id("pad_id", pad_id, vocab_size)
+        check_positive_int("max_len", max_len)
+        check_int("num_layers", num_layers, 0)
         self.vocab_size, self.d_model, self.pad_id = vocab_size, d_model, pad_id
         self.scale_embedding = scale_embedding
         self.tok_emb = nn.Embedding(vocab_size, d_model)
@@ -64,7 +65,7 @@ class _EncoderModel(StrictLoadMixin, nn.Module):
 
     def encode(self, ids: Tensor) -> tuple[Tensor, Tensor]:
         """Shape: ids ``(N, S)`` -> hidden states ``(N, S, E)`` and pad mask ``(N, S)`` (True = pad)."""
-        check_token_ids(ids, self.vocab_size, "ids")
+        ids = check_token_ids(ids, self.vocab_size, "ids")
         pad = ids == self.pad_id  # (N, S)
         x = self.tok_emb(ids)  # (N, S) -> (N, S, E)
         if self.scale_embedding:
@@ -84,6 +85,7 @@ class TransformerClassifier(_EncoderModel):
     def __init__(self, vocab_size: int, num_classes: int, d_model: int = 64, nhead: int = 4, num_layers: int = 2,
                  dim_feedforward: int = 256, dropout: float = 0.1, activation: str = "relu", norm_first: bool = False,
                  positional: str = "sinusoidal", max_len: int = 512, scale_embedding: bool = True, pad_id: int = 0) -> None:
+        check_positive_int("num_classes", num_classes)
         super().__init__(vocab_size, d_model, nhead, num_layers, dim_feedforward, dropout, activation, norm_first,
                          positional, max_len, scale_embedding, pad_id)
         self.classifier = nn.Linear(d_model, num_classes)
@@ -106,6 +108,7 @@ class TransformerTagger(_EncoderModel):
     def __init__(self, vocab_size: int, num_classes: int, d_model: int = 64, nhead: int = 4, num_layers: int = 2,
                  dim_feedforward: int = 256, dropout: float = 0.1, activation: str = "relu", norm_first: bool = False,
                  positional: str = "sinusoidal", max_len: int = 512, scale_embedding: bool = True, pad_id: int = 0) -> None:
+        check_positive_int("num_classes", num_classes)
         super().__init__(vocab_size, d_model, nhead, num_layers, dim_feedforward, dropout, activation, norm_first,
                          positional, max_len, scale_embedding, pad_id)
         self.tagger = nn.Linear(d_model, num_classes)

@@ -86,6 +86,8 @@ def canonical_attn_mask(
 
 
 def _check_mask_dtype(mask: Tensor, name: str) -> None:
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"{name} must be a bool or float torch.Tensor, got {type(mask).__name__}")
     if mask.dtype != torch.bool and not torch.is_floating_point(mask):
         raise TypeError(f"{name} must be bool (True = blocked) or float (added), got {mask.dtype}")
 

@@ -13,7 +13,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from transformer_anatomy.errors import (
+    check_bool,
+    check_int,
+    check_number,
+    check_positive_int,
+    check_token_id,
+)
 from transformer_anatomy.numpy.embedding import TokenIdError
+from transformer_anatomy.torch._checks import check_tensor
 from transformer_anatomy.torch.embeddings import LearnedPositionalEmbedding, PositionalEncoding
 from transformer_anatomy.torch.kv_cache import KVCache
 from transformer_anatomy.torch.state_dict import StrictLoadMixin
@@ -22,14 +30,19 @@ from transformer_anatomy.torch.transformer import Transformer
 __all__ = ["Seq2SeqTransformer", "check_token_ids", "init_token_embedding", "make_positional"]
 
 
-def check_token_ids(ids: Tensor, vocab_size: int, name: str) -> None:
-    """Raise if ``ids`` is not a 2-D integer tensor with every id in ``[0, vocab_size)``."""
+def check_token_ids(ids: Tensor, vocab_size: int, name: str) -> Tensor:
+    """Return ``ids`` (as int64 if it had another integer dtype, e.g. uint8, which
+    ``nn.Embedding`` refuses); raise if it is not a 2-D integer tensor with every id in
+    ``[0, vocab_size)``."""
+    check_tensor(name, ids)
     if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
-        raise TypeError(f"{name} must be an integer tensor of token ids, got dtype {ids.dtype}")
+        raise TypeError(f"{name} must be an integer tensor of token ids, got dtype {str(ids.dtype).replace('torch.', '')}")
     if ids.dim() != 2:
         raise ValueError(f"{name} must have shape (N, L), got {tuple(ids.shape)}")
+    if ids.dtype not in (torch.int64, torch.int32):
+        ids = ids.long()
     if ids.numel() == 0:
-        return
+        return ids
     lo, hi = torch.aminmax(ids)
     lo, hi = int(lo), int(hi)
     if hi >= vocab_size or lo < 0:
@@ -37,6 +50,7 @@ def check_token_ids(ids: Tensor, vocab_size: int, name: str) -> None:
         raise TokenIdError(  # the NumPy models' error type: IndexError and ValueError
             f"{name}: token id {bad} is out of range for vocabulary size {vocab_size} (valid ids: 0..{vocab_size - 1})"
         )
+    return ids
 
 
 def init_token_embedding(emb: nn.Embedding, scale_embedding: bool) -> None:
@@ -96,13 +110,12 @@ class Seq2SeqTransformer(StrictLoadMixin, nn.Module):
         pad_id: int = 0,
     ) -> None:
         super().__init__()
-        for name, v in (("src_vocab_size", src_vocab_size), ("tgt_vocab_size", tgt_vocab_size)):
-            if v <= 0:
-                raise ValueError(f"{name} must be > 0, got {v}")
-        if not (0 <= pad_id < min(src_vocab_size, tgt_vocab_size)):
-            raise ValueError(
-                f"pad_id={pad_id} must be a valid id in both vocabularies (sizes {src_vocab_size}, {tgt_vocab_size})"
-            )
+        check_positive_int("src_vocab_size", src_vocab_size)  # the NumPy backend's checks and wording
+        check_positive_int("tgt_vocab_size", tgt_vocab_size)
+        check_token_id("pad_id", pad_id, min(src_vocab_size, tgt_vocab_size))  # valid in both vocabularies
+        check_positive_int("max_len", max_len)
+        check_int("num_encoder_layers", num_encoder_layers, 0)
+        check_int("num_decoder_layers", num_decoder_layers, 0)
         self.d_model, self.pad_id = d_model, pad_id
         self.src_vocab_size, self.tgt_vocab_size = src_vocab_size, tgt_vocab_size
         self.scale_embedding, self.positional = scale_embedding, positional
@@ -148,13 +161,13 @@ class Seq2SeqTransformer(StrictLoadMixin, nn.Module):
 
     def encode(self, src_ids: Tensor) -> Tensor:
         """Shape: src_ids ``(N, S)`` -> memory ``(N, S, E)``."""
-        check_token_ids(src_ids, self.src_vocab_size, "src_ids")
+        src_ids = check_token_ids(src_ids, self.src_vocab_size, "src_ids")
         x = self._embed(src_ids, self.src_tok_emb, self.src_pos_emb)  # (N, S, E)
         return self.transformer.encode(x, src_key_padding_mask=self._pad_mask(src_ids))
 
     def decode(self, tgt_ids: Tensor, memory: Tensor, src_ids: Tensor) -> Tensor:
         """Shape: tgt_ids ``(N, T)``, memory ``(N, S, E)``, src_ids ``(N, S)`` -> logits ``(N, T, V_tgt)``."""
-        check_token_ids(tgt_ids, self.tgt_vocab_size, "tgt_ids")
+        tgt_ids = check_token_ids(tgt_ids, self.tgt_vocab_size, "tgt_ids")
         y = self._embed(tgt_ids, self.tgt_tok_emb, self.tgt_pos_emb)  # (N, T, E)
         h = self.transformer.decode(
             y,
@@ -191,7 +204,7 @@ class Seq2SeqTransformer(StrictLoadMixin, nn.Module):
 
         Shape: tgt_ids ``(N, t)`` -> logits ``(N, V_tgt)``.
         """
-        check_token_ids(tgt_ids, self.tgt_vocab_size, "tgt_ids")
+        tgt_ids = check_token_ids(tgt_ids, self.tgt_vocab_size, "tgt_ids")
         if tgt_ids.size(1) <= cache.length:
             raise ValueError(f"tgt_ids has {tgt_ids.size(1)} positions but the cache already holds {cache.length}")
         new = tgt_ids[:, cache.length :]  # (N, t_new)
@@ -204,6 +217,14 @@ class Seq2SeqTransformer(StrictLoadMixin, nn.Module):
         cache.length = tgt_ids.size(1)
         return self.generator(x[:, -1])  # (N, E) -> (N, V_tgt)
 
+    def _check_decoding(self, src_ids: Tensor, max_len: int, sos_id: int, eos_id: int) -> Tensor:
+        """The checks shared by both decoders (and the NumPy ``greedy_decode``), before any work."""
+        src_ids = check_token_ids(src_ids, self.src_vocab_size, "src_ids")
+        check_positive_int("max_len", max_len)
+        check_token_id("sos_id", sos_id, self.tgt_vocab_size)
+        check_token_id("eos_id", eos_id, self.tgt_vocab_size)
+        return src_ids
+
     # ----------------------------------------------------------------------------------------
     @torch.no_grad()
     def greedy_decode(self, src_ids: Tensor, max_len: int, sos_id: int, eos_id: int, use_cache: bool = True) -> Tensor:
@@ -213,7 +234,12 @@ class Seq2SeqTransformer(StrictLoadMixin, nn.Module):
         After a sequence's ``eos_id`` the rest of its row is ``pad_id``.
 
         Shape: src_ids ``(N, S)`` -> ids ``(N, L)`` with ``ids[:, 0] == sos_id`` and ``L <= max_len``.
+        An empty batch (``N = 0``) gives an empty ``(0, 1)`` result, as torch's ops do.
         """
+        src_ids = self._check_decoding(src_ids, max_len, sos_id, eos_id)
+        check_bool("use_cache", use_cache)
+        if src_ids.size(0) == 0:
+            return torch.full((0, 1), sos_id, dtype=torch.long, device=src_ids.device)
         memory = self.encode(src_ids)
         N = src_ids.size(0)
         ys = torch.full((N, 1), sos_id, dtype=torch.long, device=src_ids.device)
@@ -254,8 +280,12 @@ class Seq2SeqTransformer(StrictLoadMixin, nn.Module):
         Shape: src_ids ``(N, S)`` -> best ids ``(N, L)`` (``ids[:, 0] == sos_id``, ``L <= max_len``)
         and, with ``return_scores``, their scores ``(N,)``.
         """
-        if beam_size < 1:
-            raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+        src_ids = self._check_decoding(src_ids, max_len, sos_id, eos_id)
+        check_positive_int("beam_size", beam_size)
+        check_number("length_penalty", length_penalty)
+        if src_ids.size(0) == 0:  # an empty batch: empty results, as torch's ops give
+            empty = torch.full((0, 1), sos_id, dtype=torch.long, device=src_ids.device)
+            return (empty, torch.zeros(0, device=src_ids.device)) if return_scores else empty
         N, B, V, dev = src_ids.size(0), beam_size, self.tgt_vocab_size, src_ids.device
         memory = self.encode(src_ids)
         src_rep = src_ids.repeat_interleave(B, dim=0)  # (N, S) -> (N*B, S), beams of a sentence adjacent

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from transformer_anatomy.errors import check_int, check_positive_int, check_probability
+from transformer_anatomy.torch._checks import check_float_input, param_dtype
 from transformer_anatomy.torch.attention import MultiheadAttention
 from transformer_anatomy.torch.masks import (
     generate_square_subsequent_mask,
@@ -46,14 +48,11 @@ Activation = str | Callable[[Tensor], Tensor]
 
 def _check_config(d_model: int, nhead: int, dropout: float, activation: Activation) -> Callable[[Tensor], Tensor]:
     """Validate the shared layer arguments; return the activation function."""
-    if nhead <= 0:
-        raise ValueError(f"nhead must be > 0, got nhead={nhead}")
-    if d_model <= 0:
-        raise ValueError(f"d_model must be > 0, got d_model={d_model}")
+    check_positive_int("d_model", d_model)  # the NumPy backend's checks and wording
+    check_positive_int("nhead", nhead)
     if d_model % nhead != 0:
         raise ValueError(f"d_model={d_model} is not divisible by nhead={nhead}")
-    if isinstance(dropout, bool) or not 0.0 <= dropout <= 1.0:
-        raise ValueError(f"dropout must be in [0, 1], got {dropout}")
+    check_probability("dropout", dropout)
     if activation == "relu":
         return F.relu
     if activation == "gelu":
@@ -61,6 +60,11 @@ def _check_config(d_model: int, nhead: int, dropout: float, activation: Activati
     if callable(activation) and not isinstance(activation, str):
         return activation
     raise ValueError(f"activation must be 'relu', 'gelu' or a callable, got {activation!r}")
+
+
+def _check_optional_mask(name: str, mask: Any) -> None:
+    if mask is not None and not isinstance(mask, Tensor):
+        raise TypeError(f"{name} must be a bool or float torch.Tensor, got {type(mask).__name__}")
 
 
 def _seq_len(x: Tensor, batch_first: bool) -> int:
@@ -115,6 +119,7 @@ class TransformerEncoderLayer(StrictLoadMixin, nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         act = _check_config(d_model, nhead, dropout, activation)
+        check_positive_int("dim_feedforward", dim_feedforward)
         factory = {"device": device, "dtype": dtype}
         super().__init__()
         # Module order = nn.TransformerEncoderLayer's (same state_dict order and RNG use).
@@ -141,7 +146,7 @@ class TransformerEncoderLayer(StrictLoadMixin, nn.Module):
     ) -> Tensor:
         """One encoder layer. Post-norm: ``norm(x + sublayer(x))``; pre-norm:
         ``x + sublayer(norm(x))``."""
-        x = src
+        x = check_float_input("src", src, self.linear1.weight.dtype)
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
             x = x + self._ff_block(self.norm2(x))
@@ -190,6 +195,7 @@ class TransformerDecoderLayer(StrictLoadMixin, nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         act = _check_config(d_model, nhead, dropout, activation)
+        check_positive_int("dim_feedforward", dim_feedforward)
         factory = {"device": device, "dtype": dtype}
         super().__init__()
         attn_args = dict(dropout=dropout, bias=bias, batch_first=batch_first, **factory)
@@ -221,7 +227,8 @@ class TransformerDecoderLayer(StrictLoadMixin, nn.Module):
         memory_is_causal: bool = False,
     ) -> Tensor:
         """One decoder layer: masked self-attention, cross-attention, feed-forward."""
-        x = tgt
+        x = check_float_input("tgt", tgt, self.linear1.weight.dtype)
+        check_float_input("memory", memory, self.linear1.weight.dtype)
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
             x = x + self._mha_block(self.norm2(x), memory, memory_mask, memory_key_padding_mask, memory_is_causal)
@@ -333,8 +340,7 @@ class TransformerEncoder(StrictLoadMixin, nn.Module):
         mask_check: bool = True,
     ) -> None:
         super().__init__()
-        if num_layers < 0:
-            raise ValueError(f"num_layers must be >= 0, got {num_layers}")
+        check_int("num_layers", num_layers, 0)  # 0 layers is allowed, as in nn.TransformerEncoder
         self.layers = _clones(encoder_layer, num_layers)
         self.num_layers = num_layers
         self.norm = norm
@@ -347,6 +353,8 @@ class TransformerEncoder(StrictLoadMixin, nn.Module):
         is_causal: bool | None = None,
     ) -> Tensor:
         """Run every layer in turn. ``is_causal=None`` detects a causal ``mask`` (as torch)."""
+        check_float_input("src", src, param_dtype(self))
+        _check_optional_mask("mask", mask)
         is_causal = _detect_causal(mask, is_causal, _seq_len(src, _layer_batch_first(self.layers)))
         out = src
         for layer in self.layers:
@@ -362,8 +370,7 @@ class TransformerDecoder(StrictLoadMixin, nn.Module):
 
     def __init__(self, decoder_layer: nn.Module, num_layers: int, norm: nn.Module | None = None) -> None:
         super().__init__()
-        if num_layers < 0:
-            raise ValueError(f"num_layers must be >= 0, got {num_layers}")
+        check_int("num_layers", num_layers, 0)  # 0 layers is allowed, as in nn.TransformerEncoder
         self.layers = _clones(decoder_layer, num_layers)
         self.num_layers = num_layers
         self.norm = norm
@@ -380,6 +387,8 @@ class TransformerDecoder(StrictLoadMixin, nn.Module):
         memory_is_causal: bool = False,
     ) -> Tensor:
         """Run every layer in turn. ``tgt_is_causal=None`` detects a causal ``tgt_mask``."""
+        check_float_input("tgt", tgt, param_dtype(self))
+        _check_optional_mask("tgt_mask", tgt_mask)
         tgt_is_causal = _detect_causal(tgt_mask, tgt_is_causal, _seq_len(tgt, _layer_batch_first(self.layers)))
         out = tgt
         for layer in self.layers:
@@ -525,6 +534,7 @@ class Transformer(StrictLoadMixin, nn.Module):
         )
 
     def _check_features(self, name: str, x: Tensor) -> None:
+        check_float_input(name, x, param_dtype(self))
         if x.dim() not in (2, 3):
             raise ValueError(f"{name} must be 2-D (unbatched) or 3-D, got shape {tuple(x.shape)}")
         if x.size(-1) != self.d_model:

@@ -28,10 +28,15 @@ Page: ``docs/training.md`` (checkpoints and resuming).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
+import re
+import socket
 import tempfile
+import time
+import zipfile
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from pathlib import Path
@@ -49,6 +54,71 @@ class CheckpointError(RuntimeError):
     """A checkpoint could not be written or read; the message names the file."""
 
 
+class CheckpointWriteError(OSError, CheckpointError):
+    """Writing a checkpoint failed (full disk, read-only folder, a path under a file, ...):
+    a :class:`CheckpointError` and, as the ``OSError`` behind it, an ``OSError``."""
+
+
+_TMP_SUFFIX = ".tmp"
+_TMP_RE = re.compile(r"^\..+\.ta-(?P<host>[A-Za-z0-9_.-]*)-(?P<pid>\d+)-[A-Za-z0-9_]+\.tmp$")
+_OLD_TMP_RE = re.compile(r"^\..+\.(pt|npz)\.[A-Za-z0-9_]{8}\.tmp$")  # before the writer was in the name
+STALE_TMP_SECONDS = 24 * 3600
+"""A temporary file of ours whose writer cannot be checked (another host) counts as stale after this."""
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname())[:64]
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # maybe another thread of ours is writing it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, owned by someone else
+        return True
+    return True
+
+
+def clean_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that a killed :func:`atomic_write` left in ``folder``.
+
+    Only files of our own naming (``.<name>.ta-<host>-<pid>-<random>.tmp``) are touched, and
+    only if their writer is gone: on this host, a process id that no longer exists; from
+    another host, older than :data:`STALE_TMP_SECONDS`. Temporaries of the earlier naming
+    (``.<name>.pt.<8 characters>.tmp``, ``.npz`` likewise), whose writer is unknown, go when
+    older than :data:`STALE_TMP_SECONDS`. A save in progress is never disturbed,
+    and nothing else in the folder is. Returns the deleted paths (errors are ignored: a
+    clean-up that cannot run leaves the files as they were).
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    me, now = _host(), time.time()
+    for e in entries:
+        m = _TMP_RE.match(e.name)
+        old = m is None and _OLD_TMP_RE.match(e.name) is not None
+        if (m is None and not old) or not e.is_file(follow_symlinks=False):
+            continue
+        try:
+            if old:
+                stale = now - e.stat(follow_symlinks=False).st_mtime > STALE_TMP_SECONDS
+            elif m["host"] == me:
+                stale = not _pid_alive(int(m["pid"]))
+            else:
+                stale = now - e.stat(follow_symlinks=False).st_mtime > STALE_TMP_SECONDS
+            if stale:
+                os.unlink(e.path)
+                removed.append(Path(e.path))
+        except OSError:
+            pass
+    return removed
+
+
 # --------------------------------------------------------------------------------------------
 # atomic writes
 # --------------------------------------------------------------------------------------------
@@ -64,7 +134,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    clean_stale_temporaries(path.parent)  # left by earlier saves that were killed
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.ta-{_host()}-{os.getpid()}-",
+                               suffix=_TMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -215,7 +287,41 @@ def save_torch_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> 
     """
     obj = {"format": FORMAT, "backend": "torch", **state}
     _check_torch_safe(obj)
-    return atomic_write(path, lambda f: write_torch(obj, f))
+    return _write(path, lambda f: write_torch(obj, f))
+
+
+def _write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """:func:`atomic_write`, with an ``OSError`` raised as :class:`CheckpointWriteError`."""
+    try:
+        return atomic_write(path, write)
+    except CheckpointError:
+        raise
+    except OSError as e:
+        raise _write_error(f"cannot write checkpoint {path}: {e.strerror or e}", e.errno) from e
+
+
+def _write_error(message: str, code: int | None) -> CheckpointWriteError:
+    err = CheckpointWriteError(message)  # one argument: str(err) is the message itself
+    err.errno = code
+    return err
+
+
+def check_writable_folder(folder: str | os.PathLike) -> Path:
+    """Raise :class:`CheckpointWriteError` unless checkpoints can be written into ``folder``
+    (it is a writable folder, or could be created: its nearest existing ancestor is one).
+    Nothing is created. Called by the trainers at start-up, not at the first evaluation."""
+    folder = Path(folder)
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        where = "is a file" if probe == folder else f"is under a file ({probe})"
+        raise _write_error(f"cannot write checkpoints into {folder}: it {where}", errno.ENOTDIR)
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise _write_error(f"cannot write checkpoints into {folder}: {probe} is not writable", errno.EACCES)
+    return folder
 
 
 def load_torch_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
@@ -230,6 +336,8 @@ def load_torch_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") ->
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    clean_stale_temporaries(path.parent)
+    _verify_zip(path)  # torch.load does not check the CRC of tensor data
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, bad pickle, refused type, ...
@@ -237,6 +345,17 @@ def load_torch_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") ->
     if not isinstance(obj, dict) or obj.get("format") != FORMAT or obj.get("backend") != "torch":
         raise CheckpointError(f"{path} is not a transformer_anatomy PyTorch checkpoint")
     return obj
+
+
+def _verify_zip(path: Path) -> None:
+    """Read every member of the zip archive ``torch.save`` wrote and check its CRC-32."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()  # the name of the first member whose CRC does not match
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(e).__name__}: {e}") from e
+    if bad is not None:
+        raise CheckpointError(f"checkpoint {path} is corrupt: the CRC of {bad!r} does not match its data")
 
 
 # --------------------------------------------------------------------------------------------
@@ -293,7 +412,7 @@ def save_numpy_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> 
     arrays: dict[str, np.ndarray] = {}
     skeleton = _split_arrays(_encode_ints({"format": FORMAT, "backend": "numpy", **state}), (), arrays)
     arrays[META_KEY] = np.array(json.dumps(skeleton, allow_nan=True))  # 0-d unicode array, no pickle
-    return atomic_write(path, lambda f: write_numpy(arrays, f))
+    return _write(path, lambda f: write_numpy(arrays, f))
 
 
 def load_numpy_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -307,6 +426,7 @@ def load_numpy_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    clean_stale_temporaries(path.parent)
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

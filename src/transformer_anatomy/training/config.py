@@ -11,8 +11,12 @@ smoothing, gradient accumulation, mixed precision).
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
+
+from transformer_anatomy.errors import SEED_MAX
 
 TASK_KINDS = ("seq2seq", "classification", "tagging", "qa")
 OPTIMIZERS = ("adam", "adamw")
@@ -60,40 +64,52 @@ class TrainConfig:
     grad_checkpointing: bool = False  # torch only: recompute each layer's activations in backward
 
     def __post_init__(self) -> None:
+        if not (isinstance(self.betas, (tuple, list)) and len(self.betas) == 2 and all(map(_is_real, self.betas))):
+            raise ValueError(f"invalid TrainConfig.betas: {self.betas!r} (expected two numbers (β1, β2) in [0, 1))")
         self.betas = (float(self.betas[0]), float(self.betas[1]))
-        checks: list[tuple[str, bool]] = [
-            ("kind", self.kind in TASK_KINDS),
-            ("max_steps", _is_int(self.max_steps) and self.max_steps >= 1),
-            ("batch_size", _is_int(self.batch_size) and self.batch_size >= 1),
-            ("accumulate", _is_int(self.accumulate) and self.accumulate >= 1),
-            ("eval_batch_size", _is_int(self.eval_batch_size) and self.eval_batch_size >= 1),
-            ("optimizer", self.optimizer in OPTIMIZERS),
-            ("lr", self.lr > 0),
-            ("betas", all(0.0 <= b < 1.0 for b in self.betas)),
-            ("eps", self.eps >= 0),
-            ("weight_decay", self.weight_decay >= 0),
-            ("schedule", self.schedule in SCHEDULES),
-            ("warmup", _is_int(self.warmup) and self.warmup >= 0 and (self.schedule != "noam" or self.warmup > 0)),
-            ("min_lr_ratio", 0.0 <= self.min_lr_ratio <= 1.0),
-            ("noam_factor", self.noam_factor > 0),
-            ("plateau_factor", 0.0 <= self.plateau_factor < 1.0),
-            ("plateau_patience", _is_int(self.plateau_patience) and self.plateau_patience >= 0),
-            ("clip_norm", self.clip_norm is None or self.clip_norm > 0),
-            ("label_smoothing", 0.0 <= self.label_smoothing < 1.0),
-            ("eval_every", _is_int(self.eval_every) and self.eval_every >= 0),
-            ("eval_split", self.eval_split in ("train", "valid", "test")),
-            ("eval_limit", self.eval_limit is None or (_is_int(self.eval_limit) and self.eval_limit >= 1)),
-            ("decoding", self.decoding in DECODINGS),
-            ("beam_size", _is_int(self.beam_size) and self.beam_size >= 1),
-            ("max_decode_len", self.max_decode_len is None or (_is_int(self.max_decode_len) and self.max_decode_len >= 2)),
-            ("log_every", _is_int(self.log_every) and self.log_every >= 1),
-            ("seed", _is_int(self.seed) and self.seed >= 0),
-            ("device", self.device in ("cpu", "cuda") or self.device.startswith("cuda:")),
-            ("sdpa_backend", self.sdpa_backend in SDPA_BACKENDS),
+        pos_int, nonneg_int = "an integer >= 1", "an integer >= 0"
+        checks: list[tuple[str, bool, str]] = [  # (field, valid?, what was expected)
+            ("kind", self.kind in TASK_KINDS, f"one of {TASK_KINDS}"),
+            ("max_steps", _is_int(self.max_steps) and self.max_steps >= 1, pos_int),
+            ("batch_size", _is_int(self.batch_size) and self.batch_size >= 1, pos_int),
+            ("accumulate", _is_int(self.accumulate) and self.accumulate >= 1, pos_int),
+            ("eval_batch_size", _is_int(self.eval_batch_size) and self.eval_batch_size >= 1, pos_int),
+            ("optimizer", self.optimizer in OPTIMIZERS, f"one of {OPTIMIZERS}"),
+            ("lr", _finite(self.lr) and self.lr > 0, "a finite number > 0"),
+            ("betas", all(0.0 <= b < 1.0 for b in self.betas), "two numbers in [0, 1)"),
+            ("eps", _finite(self.eps) and self.eps >= 0, "a finite number >= 0"),
+            ("weight_decay", _finite(self.weight_decay) and self.weight_decay >= 0, "a finite number >= 0"),
+            ("schedule", self.schedule in SCHEDULES, f"one of {SCHEDULES}"),
+            ("warmup", _is_int(self.warmup) and self.warmup >= 0 and (self.schedule != "noam" or self.warmup > 0),
+             "an integer >= 0 (>= 1 for noam)"),
+            ("min_lr_ratio", _finite(self.min_lr_ratio) and 0.0 <= self.min_lr_ratio <= 1.0, "a number in [0, 1]"),
+            ("noam_factor", _finite(self.noam_factor) and self.noam_factor > 0, "a finite number > 0"),
+            ("plateau_factor", _finite(self.plateau_factor) and 0.0 <= self.plateau_factor < 1.0, "a number in [0, 1)"),
+            ("plateau_patience", _is_int(self.plateau_patience) and self.plateau_patience >= 0, nonneg_int),
+            ("clip_norm", self.clip_norm is None or (_finite(self.clip_norm) and self.clip_norm > 0),
+             "None or a finite number > 0"),
+            ("label_smoothing", _finite(self.label_smoothing) and 0.0 <= self.label_smoothing < 1.0, "a number in [0, 1)"),
+            ("eval_every", _is_int(self.eval_every) and self.eval_every >= 0, nonneg_int),
+            ("eval_split", self.eval_split in ("train", "valid", "test"), "'train', 'valid' or 'test'"),
+            ("eval_limit", self.eval_limit is None or (_is_int(self.eval_limit) and self.eval_limit >= 1),
+             "None or an integer >= 1"),
+            ("target_metric", self.target_metric is None or _finite(self.target_metric), "None or a finite number"),
+            ("decoding", self.decoding in DECODINGS, f"one of {DECODINGS}"),
+            ("beam_size", _is_int(self.beam_size) and self.beam_size >= 1, pos_int),
+            ("max_decode_len", self.max_decode_len is None or (_is_int(self.max_decode_len) and self.max_decode_len >= 2),
+             "None or an integer >= 2"),
+            ("log_every", _is_int(self.log_every) and self.log_every >= 1, pos_int),
+            ("seed", _is_int(self.seed) and 0 <= self.seed <= SEED_MAX, "an integer in [0, 2**63 - 1]"),
+            ("device", isinstance(self.device, str) and (self.device in ("cpu", "cuda") or self.device.startswith("cuda:")),
+             "'cpu', 'cuda' or 'cuda:<index>'"),
+            ("amp", isinstance(self.amp, bool), "True or False"),
+            ("compile", isinstance(self.compile, bool), "True or False"),
+            ("sdpa_backend", self.sdpa_backend in SDPA_BACKENDS, f"one of {SDPA_BACKENDS}"),
+            ("grad_checkpointing", isinstance(self.grad_checkpointing, bool), "True or False"),
         ]
-        for name, ok in checks:
+        for name, ok, expected in checks:
             if not ok:
-                raise ValueError(f"invalid TrainConfig.{name}: {getattr(self, name)!r}")
+                raise ValueError(f"invalid TrainConfig.{name}: {getattr(self, name)!r} (expected {expected})")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly copy (tuples become lists)."""
@@ -121,3 +137,12 @@ class TrainConfig:
 
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _finite(x: Any) -> bool:
+    """A real number (not a bool, not a string) that is neither infinite nor NaN."""
+    return _is_real(x) and math.isfinite(x)

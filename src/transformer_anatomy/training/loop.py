@@ -41,6 +41,7 @@ import numpy as np
 from transformer_anatomy.tasks import TaskData
 from transformer_anatomy.tasks.vocab import EOS_ID, PAD_ID, SOS_ID
 
+from .checkpoint import CheckpointError, check_writable_folder
 from .config import TrainConfig
 from .evaluation import MAIN_METRIC, score_classification, score_qa, score_seq2seq, score_tagging
 from .schedules import LRSchedule
@@ -113,9 +114,12 @@ class Trainer:
         missing = [f for f in _REQUIRED_FIELDS[config.kind] if f not in data.train]
         if missing:
             raise ValueError(f"task {data.name!r} has no field(s) {missing} needed by kind={config.kind!r}")
+        _check_model_fits_data(model, data, config.kind)
         self.model, self.data, self.config = model, data, config
         self.callback = callback
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        if self.checkpoint_dir is not None:  # fail now, not at the first evaluation
+            check_writable_folder(self.checkpoint_dir)
         self.main_metric = MAIN_METRIC[config.kind]
         self.schedule = LRSchedule(config, d_model=int(getattr(model, "d_model", 64)))
         self.n_train = data.size("train")
@@ -370,9 +374,23 @@ class Trainer:
         With ``strict_config`` the checkpoint's config must equal this trainer's except for
         ``max_steps``, ``target_metric``, ``device``, ``amp``, ``compile``, ``sdpa_backend`` and
         ``grad_checkpointing`` (how a step is computed, not what it computes; ``ValueError`` names the
-        fields that differ). Returns the loaded dict.
+        fields that differ), and the checkpoint's task (name and parameters) must be this trainer's
+        data (:class:`CheckpointError` names what differs). Returns the loaded dict.
         """
         state = self._load_file(Path(path))
+        task = state.get("task")
+        if strict_config and task is not None:  # the data must be what the checkpoint was trained on
+            mine_task = {"name": self.data.name, "params": _plain(self.data.params)}
+            theirs_params = dict(task.get("params") or {})
+            diff = ["name"] if task.get("name") != mine_task["name"] else []
+            diff += sorted(k for k in set(mine_task["params"]) | set(theirs_params)
+                           if mine_task["params"].get(k) != theirs_params.get(k))
+            if diff:
+                raise CheckpointError(
+                    f"checkpoint {path} was made for different task data: {diff} differ "
+                    f"(checkpoint: {task.get('name')!r} {theirs_params}, trainer: {mine_task['name']!r} "
+                    f"{mine_task['params']})"
+                )
         if strict_config:
             mine, theirs = self.config.to_dict(), dict(state["config"])
             free = {"max_steps", "target_metric", "device", "amp", "compile", "sdpa_backend", "grad_checkpointing"}
@@ -394,6 +412,47 @@ class Trainer:
                         "eval": [dict(x) for x in state["history"]["eval"]]}
         self._epoch_iter = None  # rebuilt from (seed, epoch), skipping batch_in_epoch
         return state
+
+
+_MODEL_SIZES = {  # field of the task -> (attribute path of the model, what it is called)
+    "src": ("src_tok_emb.num_embeddings", "src_vocab_size"),
+    "tgt_in": ("tgt_tok_emb.num_embeddings", "tgt_vocab_size"),
+    "tgt_out": ("generator.out_features", "tgt_vocab_size"),
+    "label": ("classifier.out_features", "num_classes"),
+    "tags": ("tagger.out_features", "num_classes"),
+}
+
+
+def _model_size(model: Any, path: str) -> int | None:
+    obj = model
+    for part in path.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return int(obj) if isinstance(obj, (int, np.integer)) else None
+
+
+def _check_model_fits_data(model: Any, data: TaskData, kind: str) -> None:
+    """Refuse, before any work, a model too small for the task's ids (a vocabulary or a class
+    count smaller than the data needs), which would fail at the first batch (or, for labels,
+    in the middle of the loss). Models without the usual attributes are not checked."""
+    for field in _REQUIRED_FIELDS[kind]:
+        if field not in _MODEL_SIZES:
+            continue
+        path, what = _MODEL_SIZES[field]
+        if field == "src" and kind != "seq2seq":
+            path = "tok_emb.num_embeddings"
+            what = "vocab_size"
+        size = _model_size(model, path)
+        if size is None:
+            continue
+        top = max((int(a.max()) for s in data.splits.values() if field in s and s[field].size
+                   for a in (s[field],)), default=-1)
+        if top >= size:
+            raise ValueError(
+                f"the model has {what}={size} but task {data.name!r} has {field} ids up to {top}; "
+                f"build the model with {what} >= {top + 1}"
+            )
 
 
 def _plain(x: Any) -> Any:

@@ -7,6 +7,8 @@ import sys
 
 import numpy as np
 
+from transformer_anatomy.errors import check_seed
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, NumPy's legacy global generator and (if imported) torch.
@@ -15,6 +17,7 @@ def seed_everything(seed: int) -> None:
     generator. The NumPy models take their own ``rng=`` instead, and the trainers derive each
     epoch's data order from ``(config.seed, epoch)``, so neither depends on global state.
     """
+    seed = check_seed("seed", seed)  # [0, 2**63 - 1]: what torch.manual_seed and NumPy both accept
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch = sys.modules.get("torch")

@@ -1,0 +1,241 @@
+"""The errors this library raises, and the argument checks both backends share.
+
+Every bad input is refused at the public boundary (a constructor, ``forward``, ``backward``,
+a decoding method, a loader) *before* any work, with a message that names the argument, the
+value and what was expected — ``dropout must be in [0, 1], got dropout=1.5``, ``src has dtype
+float64, the model is float32`` — and the same wording in the NumPy and the PyTorch backend
+for the same mistake (both call the functions below).
+
+The exception classes:
+
+- ``ValueError`` / ``TypeError`` (built in) for a bad argument value / type;
+- :class:`transformer_anatomy.numpy.TokenIdError` (an ``IndexError`` and a ``ValueError``):
+  a token id outside ``[0, V)``, in both backends;
+- :class:`transformer_anatomy.numpy.StateDictError` (a ``RuntimeError``): a state dict that
+  does not fit a module, in both backends;
+- :class:`transformer_anatomy.training.CheckpointError` (a ``RuntimeError``): a checkpoint
+  that cannot be read (missing, truncated, corrupt — the zip CRC of a PyTorch file is checked —,
+  wrong format, made for other task data); the message names the file. Its subclass
+  ``CheckpointWriteError`` (also an ``OSError``) is a checkpoint that cannot be written
+  (read-only folder, a path under a file, a full disk), raised by the trainers at start-up
+  for an unusable ``checkpoint_dir``;
+- ``BackwardError`` (a ``RuntimeError``, :mod:`transformer_anatomy.numpy.module`): a NumPy
+  ``backward`` called before ``forward``; its subclass ``BackwardShapeError`` (also a
+  ``ValueError``): a gradient whose shape is not the shape of the last forward's output;
+- ``ArgumentError`` (a ``ValueError``, :mod:`transformer_anatomy.training.cli`): a bad
+  command-line argument of ``scripts/reproduce.py``, in one line.
+
+Where torch and NumPy conventions differ: the NumPy modules cast a floating input of another
+precision to their dtype (float64 data into a float32 model gives float32 outputs and
+gradients) and refuse integer, bool, complex and object inputs; the torch modules refuse any
+dtype that is not their parameters' (as torch's own matmuls do), except under
+``torch.autocast``. Both name the two dtypes (``src has dtype int64, the model is float32``).
+
+They are importable from here too (``from transformer_anatomy.errors import CheckpointError``).
+This module imports neither NumPy's model code nor torch.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+__all__ = [
+    "ArgumentError",
+    "BackwardError",
+    "BackwardShapeError",
+    "CheckpointError",
+    "CheckpointWriteError",
+    "StateDictError",
+    "TokenIdError",
+    "check_bool",
+    "check_int",
+    "check_number",
+    "check_positive_int",
+    "check_probability",
+    "check_qkv_shapes",
+    "check_seed",
+    "check_token_id",
+]
+
+SEED_MAX = 2**63 - 1
+"""Largest seed accepted everywhere (``torch.manual_seed`` takes ``[-2**63, 2**64)``, NumPy
+any non-negative int; ``[0, 2**63)`` is what both accept and what an int64 can hold)."""
+
+
+def __getattr__(name: str) -> Any:  # lazy re-exports: no import cycle, no torch
+    if name == "CheckpointError":
+        from transformer_anatomy.training.checkpoint import CheckpointError
+
+        return CheckpointError
+    if name == "StateDictError":
+        from transformer_anatomy.numpy.module import StateDictError
+
+        return StateDictError
+    if name == "TokenIdError":
+        from transformer_anatomy.numpy.embedding import TokenIdError
+
+        return TokenIdError
+    if name in ("BackwardError", "BackwardShapeError"):
+        from transformer_anatomy.numpy import module
+
+        return getattr(module, name)
+    if name == "CheckpointWriteError":
+        from transformer_anatomy.training.checkpoint import CheckpointWriteError
+
+        return CheckpointWriteError
+    if name == "ArgumentError":
+        from transformer_anatomy.training.cli import ArgumentError
+
+        return ArgumentError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _is_int(value: Any) -> bool:
+    """A Python or NumPy integer (a 0-d integer tensor too), never a bool."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return False
+    if isinstance(value, numbers.Integral):
+        return True
+    dtype = getattr(value, "dtype", None)  # a 0-d torch tensor / NumPy array of an int dtype
+    return (getattr(value, "ndim", None) == 0 and dtype is not None
+            and str(dtype).replace("torch.", "") in ("int8", "int16", "int32", "int64", "uint8",
+                                                       "uint16", "uint32", "uint64"))
+
+
+def check_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``int(value)`` if ``value`` is an integer (not a bool, not a float) in ``[minimum, maximum]``.
+
+    Raises:
+        TypeError: ``"nhead must be an integer, got nhead=True (bool)"``.
+        ValueError: ``"max_len must be an integer >= 1, got max_len=0"``.
+    """
+    if not _is_int(value):
+        raise TypeError(f"{name} must be an integer, got {name}={value!r} ({type(value).__name__})")
+    v = int(value)
+    if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
+        if maximum is None:
+            want = f">= {minimum}"
+        elif minimum is None:
+            want = f"<= {maximum}"
+        else:
+            want = f"in [{minimum}, {maximum}]"
+        raise ValueError(f"{name} must be an integer {want}, got {name}={value!r}")
+    return v
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """``int(value)`` if it is an integer > 0 (``d_model``, ``nhead``, ``dim_feedforward``, ...).
+
+    Raises:
+        TypeError: for a bool, a float (``16.0``), a string, ...: ``"d_model must be a positive
+            integer, got d_model=16.0 (float)"``.
+        ValueError: for ``<= 0``: ``"nhead must be a positive integer, got nhead=0"``.
+    """
+    if not _is_int(value):
+        raise TypeError(f"{name} must be a positive integer, got {name}={value!r} ({type(value).__name__})")
+    if int(value) <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
+    return int(value)
+
+
+def check_number(name: str, value: Any, minimum: float | None = None, maximum: float | None = None,
+                 *, min_open: bool = False, finite: bool = True) -> float:
+    """``float(value)`` for a real number (not a bool, not a string) in the given range.
+
+    Raises:
+        TypeError: ``"lr must be a real number, got lr='0.1' (str)"``.
+        ValueError: ``"lr must be a finite number > 0, got lr=inf"``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {name}={value!r} ({type(value).__name__})")
+    v = float(value)
+    bad = math.isnan(v) or (finite and math.isinf(v))
+    if minimum is not None:
+        bad = bad or (v <= minimum if min_open else v < minimum)
+    if maximum is not None:
+        bad = bad or v > maximum
+    if bad:
+        parts = []
+        if minimum is not None:
+            parts.append(f"{'>' if min_open else '>='} {minimum:g}")
+        if maximum is not None:
+            parts.append(f"<= {maximum:g}")
+        want = ("a finite number" if finite else "a number") + (" " + " and ".join(parts) if parts else "")
+        raise ValueError(f"{name} must be {want}, got {name}={value!r}")
+    return v
+
+
+def check_probability(name: str, value: Any) -> float:
+    """``float(value)`` for a real number in ``[0, 1]`` (a dropout rate, label smoothing).
+
+    Raises:
+        TypeError: ``"dropout must be in [0, 1], got dropout='0.1' (str)"``.
+        ValueError: ``"dropout must be in [0, 1], got dropout=1.5"``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be in [0, 1], got {name}={value!r} ({type(value).__name__})")
+    if not 0.0 <= float(value) <= 1.0:  # NaN fails too
+        raise ValueError(f"{name} must be in [0, 1], got {name}={value!r}")
+    return float(value)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` if it is a bool (or a NumPy bool), else ``TypeError`` naming it."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {name}={value!r} ({type(value).__name__})")
+
+
+def check_seed(name: str, value: Any) -> int:
+    """A seed: an integer in ``[0, 2**63 - 1]`` (see :data:`SEED_MAX`).
+
+    Raises:
+        TypeError: not an integer. ValueError: ``"seed must be an integer in [0, 2**63 - 1], got seed=-1"``.
+    """
+    if not _is_int(value):
+        raise TypeError(f"{name} must be an integer in [0, 2**63 - 1], got {name}={value!r} ({type(value).__name__})")
+    if not 0 <= int(value) <= SEED_MAX:
+        raise ValueError(f"{name} must be an integer in [0, 2**63 - 1], got {name}={value!r}")
+    return int(value)
+
+
+def check_token_id(name: str, value: Any, vocab_size: int) -> int:
+    """A single token id (``pad_id``, ``sos_id``, ``eos_id``) in ``[0, vocab_size)``.
+
+    Raises:
+        TypeError: not an integer.
+        ValueError: ``"pad_id=20 is not a valid id for vocabulary size 11 (expected 0 <= pad_id < 11)"``.
+    """
+    if not _is_int(value):
+        raise TypeError(f"{name} must be an integer token id, got {name}={value!r} ({type(value).__name__})")
+    v = int(value)
+    if not 0 <= v < vocab_size:
+        raise ValueError(
+            f"{name}={v} is not a valid id for vocabulary size {vocab_size} (expected 0 <= {name} < {vocab_size})"
+        )
+    return v
+
+
+def check_qkv_shapes(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tuple[int, ...]) -> None:
+    """Shapes for ``scaled_dot_product_attention``: ``q (..., T, D)``, ``k (..., S, D)``,
+    ``v (..., S, Dv)``, at least 2-D, with the leading axes broadcastable.
+
+    Raises:
+        ValueError: ``"scaled_dot_product_attention: q (2, 5, 8) and k (2, 7, 6) must have the
+            same feature size D (last axis)"``.
+    """
+    q, k, v = (tuple(int(n) for n in s) for s in (q_shape, k_shape, v_shape))
+    where = "scaled_dot_product_attention"
+    if min(len(q), len(k), len(v)) < 2:
+        raise ValueError(f"{where}: q {q}, k {k} and v {v} must be at least 2-D (..., L, D)")
+    if q[-1] != k[-1]:
+        raise ValueError(f"{where}: q {q} and k {k} must have the same feature size D (last axis)")
+    if k[-2] != v[-2]:
+        raise ValueError(f"{where}: k {k} and v {v} must have the same length S (second-to-last axis)")
+
+
+def describe_dtype(dtype: Any) -> str:
+    """``float32`` for ``np.float32`` / ``torch.float32`` / ``dtype('float32')``."""
+    return str(dtype).replace("torch.", "")

@@ -1,0 +1,65 @@
+"""Argument checks for ``scripts/reproduce.py``, run before any work starts.
+
+:func:`validate_reproduce_args` looks at the parsed namespace and raises
+:class:`ArgumentError` (a ``ValueError``) with one line that names the argument, the value and
+what was expected, so the script can print it and exit with status 2 (argparse's status for a
+usage error) before it writes anything into ``--out`` or seeds anything. It writes nothing
+itself: the ``--out`` check walks up to the nearest existing folder and asks the OS whether
+files could be created there.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from transformer_anatomy.errors import SEED_MAX
+
+__all__ = ["ArgumentError", "validate_reproduce_args", "check_output_folder"]
+
+
+class ArgumentError(ValueError):
+    """A command-line argument that cannot work; ``str(err)`` is one line naming it."""
+
+
+def check_output_folder(flag: str, value: Any) -> Path:
+    """Raise :class:`ArgumentError` unless files can be written into folder ``value``
+    (it exists and is writable, or can be created: its nearest existing ancestor is a
+    writable folder). Nothing is created."""
+    if not isinstance(value, (str, os.PathLike)) or str(value) == "":
+        raise ArgumentError(f"{flag} {value!r}: expected a folder path")
+    folder = Path(value)
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        where = "is a file" if probe == folder else f"is under a file ({probe})"
+        raise ArgumentError(f"{flag} {value}: {where}; expected a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ArgumentError(f"{flag} {value}: {probe} is not writable")
+    return folder
+
+
+def validate_reproduce_args(args: Any) -> None:
+    """Check the namespace of ``reproduce.py``'s argparse before any work.
+
+    Checks: ``--seed`` an integer in ``[0, 2**63 - 1]`` (NumPy refuses negative seeds, torch
+    seeds above ``2**64``; both accept this range); ``--threads`` ``None`` or an integer >= 1;
+    ``--out`` a folder that can be written (not a file, not under a file, not read-only).
+    Attributes the namespace lacks are skipped.
+
+    Raises:
+        ArgumentError: ``"--seed -1: expected an integer in [0, 2**63 - 1]"``.
+    """
+    if hasattr(args, "seed"):
+        seed = args.seed
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+            raise ArgumentError(f"--seed {seed}: expected an integer in [0, 2**63 - 1]")
+    threads = getattr(args, "threads", None)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ArgumentError(f"--threads {threads}: expected an integer >= 1")
+    if hasattr(args, "out"):
+        check_output_folder("--out", args.out)
