@@ -9,7 +9,11 @@ For each task and backend it trains a model, evaluates it on the held-out test s
 a trivial baseline, and writes into ``--out``:
 
 - ``<task>-<backend>.json``: metrics (held-out metric beside the baseline), learning curves,
-  configs, seed, device, library versions, git commit, wall time and the exact command;
+  configs, seed, device, library versions, git commit, wall time and the exact command; per
+  run, ``attention_reading``: statistics that read the trained model's attention (the model
+  and weights of the attention figure), per layer and head, over the whole test split, its
+  correct and wrong examples and the figure's example (``attention_reading`` below,
+  ``transformer_anatomy.viz.reading``), each with its definition in words;
 - ``<task>-curves.png`` (NumPy and PyTorch overlaid), ``<task>-attention-<backend>.png`` (the
   attention of the trained model on a real test example, tokens on the axes),
   ``<task>-predictions-<backend>.md`` / ``.html`` (✓/✗ tables), ``positional_encoding.png``;
@@ -211,6 +215,8 @@ def run(args: argparse.Namespace, command: list[str]) -> int:
     import numpy as np
     import torch
 
+    import transformer_anatomy.numpy  # noqa: F401  (both backends loaded up front: a long run uses the
+    import transformer_anatomy.torch  # noqa: F401   code of its start, whatever is edited meanwhile)
     from transformer_anatomy.numpy import sinusoidal_table
     from transformer_anatomy.tasks import make_task
     from transformer_anatomy.training import resolve_device
@@ -403,8 +409,9 @@ def report(ctx: dict, data, baselines: dict, out) -> dict:
         title = f"{task}, {BACKEND_LABEL[backend]} ({run_name}): test predictions\n\n"
         write_text(out / f"{task}{suffix}-predictions-{backend}.md", title + prediction_table_markdown(rows))
         write_text(out / f"{task}{suffix}-predictions-{backend}.html", prediction_table_html(rows))
-        fig = attention_figure(trainer, task, kind, data, outputs, backend, run_name)
+        fig, shown = attention_figure(trainer, task, kind, data, outputs, backend, run_name)
         save_figure(fig, out / f"{task}{suffix}-attention-{backend}.png")
+        record["attention_reading"] = attention_reading(trainer, task, kind, data, outputs, shown)
         record["figures"] = [f"{task}{suffix}-attention-{backend}.png", f"{task}{suffix}-predictions-{backend}.md",
                              f"{task}{suffix}-predictions-{backend}.html"]
     print(summary_line(task, backend, run_name, record), flush=True)
@@ -544,8 +551,131 @@ def attention_figure(trainer, task: str, kind: str, data, outputs: dict, backend
         key = layers[-1]
         q_tokens = k_tokens = src_tokens
         what = f"self-attention of encoder layer {len(layers)}"
-    return plot_attention(weights[key][0], q_tokens, k_tokens,
-                          title=f"{task} ({run_name}), {BACKEND_LABEL[backend]}, test example {i}\n{what}")
+    fig = plot_attention(weights[key][0], q_tokens, k_tokens,
+                         title=f"{task} ({run_name}), {BACKEND_LABEL[backend]}, test example {i}\n{what}")
+    return fig, i
+
+
+READING_DEFINITIONS = {
+    "mirror": "attention mass that decoder query t (which writes source token n-1-t) puts on source "
+              "position n-1-t, averaged over the n queries that write a source token (chance: 1/n)",
+    "digit_alignment": "share of examples whose most attended source word never moves backwards from one "
+                       "digit query to the next (a left-to-right alignment of digits to number words)",
+    "peak_mass": "attention weight of the most attended source word, averaged over the digit queries "
+                 "(chance: 1/n for n source words)",
+    "same_position": "attention mass that position t puts on position t (for the encoder-decoder: decoder "
+                     "query t, which writes tag t, on source word t), averaged over the words (chance: 1/n)",
+    "polar_words": "attention mass on the polarity words (the adjectives and verbs of the grammar that carry "
+                   "a sentiment), averaged over the positions (chance: their share of the sentence)",
+    "negators": "attention mass on the negators ('not', 'hardly'), averaged over the positions (chance: "
+                "their share of the sentence)",
+    "answer_span": "attention mass on the gold answer span, averaged over all positions (chance: the span's "
+                   "share of the input)",
+    "asked_entity": "attention mass that the answer-span positions put on the context tokens that repeat the "
+                    "question's entity words (the name, city, company, ... asked about): the hop from the "
+                    "answer to the fact's subject (chance: those tokens' share of the input)",
+    "predicted_span": "attention mass on the span the model predicted, averaged over all positions (on a wrong "
+                      "prediction: where the attention went instead of the gold span)",
+}
+
+
+def attention_reading(trainer, task: str, kind: str, data, outputs: dict, shown: int, chunk: int = 200) -> dict:
+    """Statistics that read the attention of the trained model, on the whole test split.
+
+    Same model and weights as the attention figure (best weights, evaluation mode); each
+    statistic per layer and head, for all test examples, the correct and the wrong ones, and
+    the example of the figure (``shown``). Definitions in ``READING_DEFINITIONS``.
+    """
+    import numpy as np
+
+    from transformer_anatomy.tasks import sentiment as S_
+    from transformer_anatomy.tasks.qa import CITIES, COLORS, COMPANIES, NAMES, SEP, SPORTS, THINGS
+    from transformer_anatomy.training.evaluation import best_spans
+    from transformer_anatomy.viz import capture_attention
+    from transformer_anatomy.viz import reading as R
+
+    test = data.split("test")
+    N = len(test["src"])
+    rows = prediction_rows(task, kind, data, outputs, n_first=N, n_wrong=0)
+    correct = np.array([r["correct"] for r in rows], dtype=bool)
+    src_ids = lambda words: {data.src_vocab.word2idx[w] for w in words if w in data.src_vocab.word2idx}  # noqa: E731
+    stats: dict[str, dict] = {}
+    layer_names: list[str] = []
+
+    def add(name: str, layer: str, values: np.ndarray, chance: np.ndarray | None, sl: slice) -> None:
+        st = stats.setdefault(name, {"definition": READING_DEFINITIONS[name], "_chance": [], "_layers": {}})
+        st["_layers"].setdefault(layer, []).append(values)
+        if chance is not None and layer == layer_names[0]:
+            st["_chance"].append(chance)
+
+    for lo in range(0, N, chunk):
+        sl = slice(lo, min(lo + chunk, N))
+        src, src_len = test["src"][sl], test["src_len"][sl]
+        keys = R.length_mask(src_len, src.shape[1])
+        if kind == "seq2seq":
+            tgt_in, tgt_len = test["tgt_in"][sl], test["tgt_len"][sl]
+            weights = capture_attention(trainer.model, src, tgt_in)
+            names = sorted(k for k in weights if k.endswith("multihead_attn"))
+        else:
+            weights = capture_attention(trainer.model, src)
+            names = sorted(k for k in weights if k.endswith("self_attn"))
+        layer_names = names
+        for layer in names:
+            w = np.nan_to_num(np.asarray(weights[layer], dtype=np.float64))
+            n, _, T, S = w.shape
+            if task == "reversal":
+                tg, q = R.mirror_mask(src_len, T, S), R.length_mask(src_len, T)
+                add("mirror", layer, R.mass_on(w, tg, q), R.uniform_mass_on(tg, keys, q), sl)
+            elif task == "numbers":
+                q = R.length_mask(tgt_len - 1, T)
+                add("digit_alignment", layer, R.peak_monotonic(w, q).astype(np.float64), None, sl)
+                add("peak_mass", layer, (w.max(-1) * q[:, None]).sum(-1) / np.maximum(q.sum(-1), 1)[:, None],
+                    1.0 / src_len, sl)
+            elif task == "tagging":
+                tg, q = R.diagonal_mask(n, T, S), R.length_mask(src_len, T)
+                add("same_position", layer, R.mass_on(w, tg, q), R.uniform_mass_on(tg, keys, q), sl)
+            elif task == "sentiment":
+                q = R.length_mask(src_len, T)
+                for name, words in (("polar_words", (*S_.ADJECTIVES, *S_.VERBS)), ("negators", S_.NEGATORS)):
+                    tg = R.token_mask(src, src_ids(words), T) & keys[:, None, :]
+                    add(name, layer, R.mass_on(w, tg, q), R.uniform_mass_on(tg, keys, q), sl)
+            elif task == "qa":
+                q = R.length_mask(src_len, T)
+                tg = R.span_mask(test["start"][sl], test["end"][sl], T, S)
+                add("answer_span", layer, R.mass_on(w, tg, q), R.uniform_mass_on(tg, keys, q), sl)
+                s_hat, e_hat = best_spans(outputs["start_logits"][sl], outputs["end_logits"][sl])
+                tg = R.span_mask(s_hat, e_hat, T, S)
+                add("predicted_span", layer, R.mass_on(w, tg, q), R.uniform_mass_on(tg, keys, q), sl)
+                entity_words = set(NAMES) | {x for group in (CITIES, COMPANIES, SPORTS) for v in group for x in v}
+                entity_words |= set(COLORS) | set(THINGS)
+                sep = data.src_vocab.word2idx[SEP]
+                tg = np.zeros((n, T, S), dtype=bool)
+                for j in range(n):
+                    ids = src[j, : src_len[j]]
+                    at = int(np.flatnonzero(ids == sep)[0])
+                    asked = {int(t) for t in ids[:at] if data.src_vocab.idx2word[int(t)] in entity_words}
+                    ctx = np.isin(ids, list(asked)) & (np.arange(len(ids)) > at)
+                    tg[j, :, : len(ids)] = ctx[None, :]
+                qa_span = R.span_mask(test["start"][sl], test["end"][sl], T, T)[:, 0, :]  # (n, T)
+                add("asked_entity", layer, R.mass_on(w, tg, qa_span), R.uniform_mass_on(tg, keys, qa_span), sl)
+
+    reading = {"split": "test", "examples": N, "correct": int(correct.sum()), "wrong": int((~correct).sum()),
+               "attention": "cross-attention (query: decoder input, key: source)" if kind == "seq2seq"
+               else "self-attention of the encoder",
+               "layers": layer_names, "figure_example": shown, "figure_layer": layer_names[-1], "statistics": {}}
+    for name, st in stats.items():
+        entry = {"definition": st["definition"], "layers": {}}
+        if st["_chance"]:
+            chance = np.concatenate(st["_chance"])
+            entry["chance"] = float(np.nanmean(chance))
+            entry["chance_figure_example"] = float(chance[shown])
+        for layer, parts in st["_layers"].items():
+            x = np.concatenate(parts)  # (N, H)
+            summ = R.summarize(x, {"correct": correct, "wrong": ~correct})
+            summ["figure_example"] = [None if not np.isfinite(v) else float(v) for v in x[shown]]
+            entry["layers"][layer] = summ
+        reading["statistics"][name] = entry
+    return reading
 
 
 def curves_figure(out, task: str, run_name: str, kind: str, first: bool, args) -> None:

@@ -108,3 +108,83 @@ def test_trained_table_reads_the_result_files(tmp_path, capsys):
     assert "exact match **0.987**, f1 0.950" in out and "first_candidate 0.420" in out and "extra_fact_prob=0.0" in out
     m.report_trained("sentiment", tmp_path)  # nothing produced yet: says so, with the command
     assert "run `python scripts/reproduce.py --task sentiment`" in capsys.readouterr().out
+
+
+@functools.cache
+def exercises():
+    spec = importlib.util.spec_from_file_location("data_flow_exercises", SNIPPETS / "exercises.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_exercise_masked_mean_matches_the_classifier_input():
+    import numpy as np
+
+    r = shapes().mean_pool()
+    h = r["h"].numpy()
+    got = exercises().masked_mean(h, r["batch"]["src_len"])
+    np.testing.assert_allclose(got, r["used"].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_exercise_head_params_match_torch_linear():
+    import torch
+
+    for E, C in [(32, 2), (64, 7)]:
+        assert exercises().head_params(E, C) == sum(p.numel() for p in torch.nn.Linear(E, C).parameters())
+    model = shapes().task_spec("qa")[1]
+    assert exercises().head_params(model.d_model, 2) == sum(p.numel() for p in model.qa_outputs.parameters())
+
+
+def test_exercise_best_span_matches_the_trainer():
+    import numpy as np
+
+    from transformer_anatomy.training.evaluation import best_spans
+
+    rng = np.random.default_rng(0)
+    start, end = rng.normal(size=(20, 12)), rng.normal(size=(20, 12))
+    s, e = best_spans(start, end, max_answer_len=4)
+    for i in range(20):
+        assert exercises().best_span(start[i], end[i], max_len=4) == (int(s[i]), int(e[i]))
+
+
+def _fake_reading(tmp_path, task="reversal"):
+    import json
+
+    layer = "transformer.decoder.layers.1.multihead_attn"
+    stat = {"definition": "d", "chance": 0.1, "layers": {layer: {
+        "per_head": [0.97, 0.5], "examples": 10, "correct": {"per_head": [0.98, 0.5], "examples": 9},
+        "wrong": {"per_head": [0.4, 0.3], "examples": 1}, "figure_example": [0.99, 0.5]}}}
+    reading = {"split": "test", "examples": 10, "correct": 9, "wrong": 1, "attention": "cross-attention",
+               "layers": [layer], "figure_example": 3, "figure_layer": layer, "statistics": {"mirror": stat}}
+    run = {"model": {"class": "Seq2SeqTransformer"}, "attention_reading": reading}
+    (tmp_path / f"{task}-torch.json").write_text(json.dumps({"runs": {"encoder_decoder": run}}))
+
+
+def test_reading_lines_quote_the_result_file(tmp_path, capsys):
+    _fake_reading(tmp_path)
+    lines = trained().reading_lines("reversal", "torch", results=tmp_path)
+    assert lines == ["- mass on the mirrored source position, heads 0–1: **0.97, 0.50** (chance 0.10: 2 of 2 heads above it); "
+                     "over 10 test examples; on the ✗ ones 0.40, 0.30."]
+    trained().report_attention("reversal", results=tmp_path)
+    out = capsys.readouterr().out
+    assert "test example 3" in out and "9 ✓, 1 ✗" in out
+
+
+def test_attention_readings_of_the_real_results_are_shares():
+    from math import isfinite
+
+    m = trained()
+    seen = 0
+    for task in ("reversal", "sentiment", "tagging", "numbers", "qa"):
+        a = m.attention_reading(task, "torch")
+        if not a:
+            continue
+        seen += 1
+        assert a["figure_layer"] in a["layers"] and a["correct"] + a["wrong"] == a["examples"]
+        for st in a["statistics"].values():
+            for layer in a["layers"]:
+                vals = [v for v in st["layers"][layer]["per_head"] if v is not None]
+                assert vals and all(isfinite(v) and -1e-9 <= v <= 1 + 1e-9 for v in vals)
+    if not seen:
+        pytest.skip("docs/results has no attention_reading yet (rerun scripts/reproduce.py)")

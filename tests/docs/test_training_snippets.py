@@ -98,3 +98,53 @@ def test_headline_rows_from_real_results_when_present():
         pytest.skip("docs/results/reversal-torch.json not produced")
     rows = [row for row in w.headline_rows(results=ROOT / "docs" / "results") if row["backend"] == "torch"]
     assert {row["model"] for row in rows} == set(r["runs"])
+
+
+def ex():
+    return snippet("training", "exercises")
+
+
+def test_exercise_shift_matches_the_task_batches():
+    import numpy as np
+
+    data, b = walk().batch(4)
+    full = np.concatenate([b["tgt_in"], b["tgt_out"][:, -1:]], axis=1)  # <sos> y1 .. ym <eos>
+    tgt_in, tgt_out = ex().shift(full)
+    assert (tgt_in == b["tgt_in"]).all() and (tgt_out == b["tgt_out"]).all()
+
+
+def test_exercise_causal_mask_matches_torch():
+    from transformer_anatomy.torch import generate_square_subsequent_mask
+
+    for T in (1, 4, 7):
+        allowed = (generate_square_subsequent_mask(T) == 0).numpy()
+        assert (ex().causal_mask(T) == allowed).all() and ex().causal_mask(T).sum() == T * (T + 1) // 2
+
+
+def test_exercise_smoothed_cross_entropy_matches_torch():
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(0)
+    logits, y = rng.normal(size=(6, 9)), rng.integers(0, 9, size=6)
+    q = ex().smoothed_target(y, 9, 0.1)
+    assert np.allclose(q.sum(-1), 1.0) and q[0, y[0]] == pytest.approx(0.9 + 0.1 / 9)
+    for eps in (0.0, 0.1):
+        ref = F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(y), label_smoothing=eps).item()
+        assert ex().smoothed_cross_entropy(logits, y, eps) == pytest.approx(ref, abs=1e-12)
+
+
+def test_amp_note_says_autocast_is_cuda_only():
+    w = walk()
+    assert not w.amp_active({"amp": True}, "cpu") and w.amp_active({"amp": True}, "cuda:0")
+    assert not w.amp_active({"amp": False}, "cuda")
+    assert "used False" in w.amp_note({"amp": True}, "cpu")
+
+
+def test_figures_are_drawn_from_the_code():
+    w = walk()
+    fig, allowed = w.causal_mask_figure(5)
+    assert allowed.sum() == 15 and fig.axes
+    steps, lrs, cfg = w.schedule_curve()
+    assert lrs.argmax() + 1 == cfg.warmup and lrs[-1] == pytest.approx(0.0, abs=1e-9)

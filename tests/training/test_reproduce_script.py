@@ -43,6 +43,14 @@ def test_quick_run_writes_valid_results(quick_run):
                 assert run["history"]["train"] and run["history"]["eval"]
                 assert run["train_config"]["seed"] == 0 and run["model"]["num_params"] > 0
                 assert set(run["test_metrics"]) >= {"loss"}
+                if name != "nn.Transformer":  # the attention of the figure's model, read with numbers
+                    a = run["attention_reading"]
+                    assert a["split"] == "test" and a["correct"] + a["wrong"] == a["examples"] > 0
+                    assert a["figure_layer"] in a["layers"] and a["statistics"]
+                    for st in a["statistics"].values():
+                        per_head = st["layers"][a["figure_layer"]]["per_head"]
+                        assert len(per_head) == run["model"]["config"]["nhead"]
+                        assert all(v is None or 0.0 <= v <= 1.0 + 1e-9 for v in per_head)
         summary_lines = [line for line in proc.stdout.splitlines() if line.startswith(task)]
         assert len(summary_lines) >= 2  # one line per trained model
     torch_reversal = json.loads((out / "reversal-torch.json").read_text())

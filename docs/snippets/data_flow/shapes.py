@@ -21,8 +21,6 @@ from transformer_anatomy.tasks import (
     make_tagging_task,
 )
 
-torch.set_num_threads(1)
-
 N = 4  # batch size of the traced batch
 SIZES = dict(d_model=32, nhead=4, dim_feedforward=64, dropout=0.0)  # E=32, H=4, F=64: small, distinct
 
@@ -94,8 +92,12 @@ def torch_loss(task, model, batch):
         out = model(torch.from_numpy(batch["src"]))  # (N, C)
         return out, F.cross_entropy(out, torch.from_numpy(batch["label"]))
     if task == "tagging":
-        out = model(torch.from_numpy(batch["src"]))  # (N, S, C)
-        return out, F.cross_entropy(out.flatten(0, 1), torch.from_numpy(batch["tags"]).flatten(), ignore_index=0)
+        # --8<-- [start:tagging_loss]
+        out = model(torch.from_numpy(batch["src"]))  # (N, S) -> (N, S, C): a tag score vector per position
+        tags = torch.from_numpy(batch["tags"])  # (N, S), 0 at pads
+        loss = F.cross_entropy(out.flatten(0, 1), tags.flatten(), ignore_index=0)  # (N*S, C) vs (N*S,)
+        # --8<-- [end:tagging_loss]
+        return out, loss
     if task == "qa":
         start, end = model(torch.from_numpy(batch["src"]))  # 2 x (N, S)
         loss = (F.cross_entropy(start, torch.from_numpy(batch["start"]))
@@ -336,9 +338,11 @@ def mean_pool(task="classification"):
         logits = model(ids)  # (N, C)
         h, pad = model.encode(ids)  # (N, S, E), (N, S) True at pads
     handle.remove()
-    keep = (~pad).unsqueeze(-1).float()  # (N, S) -> (N, S, 1)
-    pooled = (h * keep).sum(1) / keep.sum(1)  # (N, S, E) -> (N, E)
+    # --8<-- [start:mean_pool]
+    keep = (~pad).unsqueeze(-1).float()  # (N, S) -> (N, S, 1): 1 at real tokens, 0 at pads
+    pooled = (h * keep).sum(1) / keep.sum(1)  # (N, S, E) -> (N, E): mean over real tokens only
     naive = h.mean(1)  # (N, S, E) -> (N, E): pads counted too
+    # --8<-- [end:mean_pool]
     return dict(batch=batch, h=h, pad=pad, pooled=pooled, naive=naive, used=seen["pooled"], logits=logits)
 
 
@@ -406,15 +410,17 @@ def qa_heads():
     model.eval()
     ids = torch.from_numpy(batch["src"])  # (N, S)
     with torch.no_grad():
-        start, end = model(ids)  # 2 x (N, S)
+        # --8<-- [start:qa_head]
+        start, end = model(ids)  # (N, S) -> 2 x (N, S): a start and an end score per position
+        target = torch.from_numpy(batch["start"])  # (N,): an index into the S positions
+        per_position_loss = F.cross_entropy(start, target).item()  # softmax over positions
+        # --8<-- [end:qa_head]
         h, pad = model.encode(ids)  # (N, S, E)
     keep = (~pad).unsqueeze(-1).float()
     pooled = (h * keep).sum(1) / keep.sum(1)  # (N, E)
     pooled_head = torch.nn.Linear(model.d_model, 2)
     with torch.no_grad():
         pooled_out = pooled_head(pooled)  # (N, E) -> (N, 2)
-    target = torch.from_numpy(batch["start"])  # (N,) positions in [0, S)
-    per_position_loss = F.cross_entropy(start, target).item()
     try:
         F.cross_entropy(pooled_out, target)
         error = None
@@ -433,3 +439,11 @@ def report_qa_heads():
     print(f"  pad positions hold {r['start'][r['pad']].max().item():.0f}: softmax gives them probability 0")
     print(f"pooled head: {fmt(tuple(r['pooled'].shape))} — two numbers per example, no position axis left")
     print(f"  cross-entropy of the same targets against it: {r['error']}")
+
+
+def report_sizes():
+    """The sizes of the traced models, as a sentence for the page (Markdown)."""
+    print(f"Every model here is small and untrained (E = {SIZES['d_model']} wide, H = {SIZES['nhead']} heads, "
+          f"feed-forward F = {SIZES['dim_feedforward']}, dropout {SIZES['dropout']}) so the trace runs in a "
+          f"moment; the shapes are the point, not the numbers. The batch holds N = {N} examples; S and T "
+          "come from the batch.")

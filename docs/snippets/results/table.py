@@ -2,16 +2,15 @@
 docs/results/<task>-<backend>.json written by ``scripts/reproduce.py``."""
 
 import json
+import sys
 from pathlib import Path
 
-# the site is built from the repository root; otherwise find docs/results beside src/
-RESULTS = Path("docs/results")
-if not RESULTS.is_dir():
-    import transformer_anatomy
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]) if "__file__" in globals() else "docs/snippets")
+import results_io  # noqa: E402
 
-    RESULTS = Path(transformer_anatomy.__file__).resolve().parents[2] / "docs" / "results"
-TASKS = ("reversal", "numbers", "sentiment", "tagging", "qa")
-BACKENDS = ("torch", "numpy")
+RESULTS = results_io.RESULTS
+TASKS = results_io.TASKS
+BACKENDS = tuple(results_io.BACKENDS)
 
 
 def result_files(results=RESULTS):

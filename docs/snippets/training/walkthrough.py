@@ -1,12 +1,12 @@
 """Sequence reversal end to end: the pieces of a training step on a real batch, a tiny run of
 the real trainer, and the full run's results read from docs/results/ (written by reproduce.py)."""
 
-import base64
-import json
 import math
+import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -14,26 +14,10 @@ from transformer_anatomy.tasks import make_reversal_task
 from transformer_anatomy.torch import Seq2SeqTransformer, generate_square_subsequent_mask
 from transformer_anatomy.training import LRSchedule, TorchTrainer, TrainConfig
 
-torch.set_num_threads(1)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]) if "__file__" in globals() else "docs/snippets")
+from results_io import RESULTS, TASKS, load_result, missing, png_img, reading_backend, reading_lines  # noqa: E402,F401
 
-# the site is built from the repository root; otherwise find docs/results beside src/
-RESULTS = Path("docs/results")
-if not RESULTS.is_dir():
-    import transformer_anatomy
-
-    RESULTS = Path(transformer_anatomy.__file__).resolve().parents[2] / "docs" / "results"
-TASKS = ("reversal", "numbers", "sentiment", "tagging", "qa")
-
-
-def load_result(task="reversal", backend="torch", results=RESULTS):
-    """The JSON written by ``scripts/reproduce.py --task <task>``, or None if not produced yet."""
-    path = Path(results) / f"{task}-{backend}.json"
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def missing(task, backend=None):
-    what = f"{task} ({backend})" if backend else task
-    return f"{what}: not yet produced — run `python scripts/reproduce.py --task {task}`"
+image = png_img  # the name this page's tests know
 
 
 # ------------------------------------------------------------------------ one real batch
@@ -61,6 +45,31 @@ def report_causal_mask(T=5):
     print(f"causal mask ({T}, {T}), row = query position t, column = key position s:")
     for row in mask.tolist():
         print("  " + " ".join("   0" if v == 0 else "-inf" for v in row))
+
+
+def causal_mask_figure(T=6):
+    """The causal mask as a grid: row = query t, column = key s, dark = hidden."""
+    from matplotlib.figure import Figure
+
+    allowed = (generate_square_subsequent_mask(T) == 0).numpy()  # (T, T) True where s <= t
+    fig = Figure(figsize=(3.6, 3.2), layout="constrained")
+    ax = fig.subplots()
+    im = ax.imshow(allowed, cmap="viridis", vmin=0, vmax=1)
+    ax.set_xticks(range(T), labels=[f"s={s}" for s in range(T)], rotation=90, fontsize=8)
+    ax.set_yticks(range(T), labels=[f"t={t}" for t in range(T)], fontsize=8)
+    ax.set_xlabel("key position s")
+    ax.set_ylabel("query position t")
+    fig.colorbar(im, ax=ax, ticks=[0, 1], label="1 = may attend, 0 = hidden (-inf)")
+    return fig, allowed
+
+
+def report_causal_mask_figure(T=6):
+    from transformer_anatomy.viz import figure_to_svg
+
+    fig, allowed = causal_mask_figure(T)
+    print(figure_to_svg(fig, alt=f"causal mask of size {T} by {T}: query t may attend to keys 0 to t",
+                        caption=f"Causal mask, T = {T}: {int(allowed.sum())} of {allowed.size} cells allowed "
+                                "(the diagonal and below)."))
 
 
 def embedding_scaling(E=64):
@@ -120,6 +129,35 @@ def warmup_lrs(config=None, steps=(1, 10, 50, 100, 101, 500, 1000, 1500)):
     return [(s, sched(s)) for s in steps if s <= cfg.max_steps]
 
 
+def schedule_curve(config=None):
+    """(steps, lrs) over the whole run under the full run's schedule."""
+    cfg = config or TrainConfig(kind="seq2seq", max_steps=1500, warmup=100, schedule="cosine")
+    sched = LRSchedule(cfg, d_model=64)
+    steps = np.arange(1, cfg.max_steps + 1)
+    return steps, np.array([sched(int(s)) for s in steps]), cfg
+
+
+def report_schedule_figure():
+    from matplotlib.figure import Figure
+
+    from transformer_anatomy.viz import figure_to_svg
+
+    r = load_result()
+    cfg = TrainConfig.from_dict(r["runs"]["encoder_decoder"]["train_config"]) if r else None
+    steps, lrs, cfg = schedule_curve(cfg)
+    fig = Figure(figsize=(5.5, 3.2), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(steps, lrs, color="#1f77b4")
+    ax.axvline(cfg.warmup, color="#ff7f0e", linestyle="--", label=f"end of warmup (step {cfg.warmup})")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("learning rate")
+    ax.legend(fontsize=8)
+    peak = int(steps[lrs.argmax()])
+    print(figure_to_svg(fig, alt="learning rate against the step: linear warmup, then a cosine decay to zero",
+                        caption=f"Schedule of the full run: peak lr {lrs.max():g} at step {peak}, "
+                                f"{lrs[-1]:.2g} at the last step {int(steps[-1])}."))
+
+
 def report_warmup():
     r = load_result()
     cfg = None
@@ -157,7 +195,13 @@ def report_tiny_run():
     ev = r["history"]["eval"][-1]["metrics"] if r["history"]["eval"] else {}
     print(f"after {r['summary']['step']} steps ({r['seconds']:.1f} s): valid exact match "
           f"{ev.get('exact_match', float('nan')):.3f}, token accuracy {ev.get('token_accuracy', float('nan')):.3f}")
-    print("(far from trained: the full run below takes a few hundred steps of a wider model)")
+    c = r["config"]
+    print(f"(label smoothing {c.label_smoothing}, warmup {c.warmup}, clip_norm {c.clip_norm}, lr {c.lr})")
+    full = load_result()
+    if full:
+        run = full["runs"]["encoder_decoder"]
+        print(f"(far from trained: the full run below took {run['summary']['step']} steps of a model with "
+              f"d_model={run['model']['config']['d_model']})")
 
 
 # ------------------------------------------------------------------------ the full run's results
@@ -173,7 +217,18 @@ def report_config():
     print(f"model: {run['model']['class']} {run['model']['config']}, {run['model']['num_params']:,} parameters")
     print("train_config:")
     for k, v in run["train_config"].items():
-        print(f"  {k:<16} {v}")
+        print(f"  {k:<16} {amp_note(run['train_config'], r['device']) if k == 'amp' else v}")
+
+
+def amp_active(train_config, device):
+    """Whether bf16 autocast really ran: TorchTrainer uses it only on CUDA (``use_amp``)."""
+    return bool(train_config.get("amp")) and str(device).startswith("cuda")
+
+
+def amp_note(train_config, device):
+    used = amp_active(train_config, device)
+    return (f"amp: requested {train_config.get('amp')}, used {used} on device {device!r} "
+            + ("(bf16 autocast)" if used else "(autocast is CUDA-only in TorchTrainer: this run computed in float32)"))
 
 
 def headline_rows(tasks=("reversal",), results=RESULTS):
@@ -211,15 +266,6 @@ def report_headline():
         print(f"\nWhole `reproduce.py` task run, wall time ({', '.join(walls)}).")
 
 
-def image(name, alt, results=RESULTS):
-    """An <img> with the PNG inlined as a data URI, or the 'not yet produced' line."""
-    path = Path(results) / name
-    if not path.exists():
-        return None
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{alt}" style="max-width:100%">'
-
-
 def report_curves():
     img = image("reversal-curves.png", "training loss and held-out exact match of the reversal runs")
     print(img if img else f"<p>{missing('reversal')}</p>")
@@ -242,6 +288,30 @@ def predictions_markdown(backend="torch", rows=8, results=RESULTS):
 def report_predictions(backend="torch"):
     md = predictions_markdown(backend)
     print(md if md else missing("reversal", backend))
+
+
+def report_task_sentence():
+    """The reversal data of the full run, as a sentence (Markdown)."""
+    r = load_result()
+    if r is None:
+        print(missing("reversal", "torch"))
+        return
+    p = r["data"]["params"]
+    n = p["min_len"] if p["min_len"] == p["max_len"] else f"{p['min_len']} to {p['max_len']}"
+    print(f"In the full run the input is {n} random symbols drawn from {p['num_symbols']} "
+          f"(`docs/results/reversal-torch.json`), {r['data']['sizes']['train']:,} training sequences.")
+
+
+def report_attention(backend=None):
+    backend = backend or reading_backend("reversal")
+    print(f"{'PyTorch' if backend == 'torch' else 'NumPy'} model, `docs/results/reversal-attention-{backend}.png`:\n")
+    img = png_img(f"reversal-attention-{backend}.png", "cross-attention weights per head of the trained reversal "
+                  "model on one test example: decoder input tokens on the rows, source tokens on the columns")
+    if img:
+        print(img + "\n")
+    lines = reading_lines("reversal", backend)
+    print("\n".join(lines) if lines else "*The attention reading is not in the results yet: rerun "
+          "`python scripts/reproduce.py --task reversal`.*")
 
 
 def report_other_tasks():
