@@ -17,11 +17,12 @@ export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: docs build test test-unit test-docs reproduce reproduce-quick bench bench-cuda install assets clean help
+.PHONY: docs build test test-unit test-docs metrics reproduce reproduce-quick bench bench-cuda install assets clean help
 
 help:
 	@echo "make docs        build the site strictly and serve it on http://127.0.0.1:$(PORT)"
 	@echo "make test        every test: unit tests, the strict build, the browser tests"
+	@echo "make metrics     per page: visible code lines, figures, words (ARGS=--axe: accessibility)"
 	@echo "make reproduce   regenerate every figure and result (scripts/reproduce.py)"
 	@echo "make bench       the side-by-side benchmarks in benchmarks/"
 	@echo "make bench-cuda  the training-step benchmark on a GPU (scripts/bench.py --device cuda --compile)"
@@ -40,6 +41,7 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 
 # KaTeX (math) and Mermaid (diagrams) come from the npm registry at install time and are
 # copied into a git-ignored folder that the site serves itself: no CDN, no third-party request.
+# axe-core stays in node_modules: the browser tests inject it for the accessibility audit.
 $(VENDOR)/.installed: package.json
 	@command -v npm >/dev/null || { echo "npm is needed for the site's math and diagram assets: apt-get install -y nodejs npm"; exit 1; }
 	npm install --no-audit --no-fund --loglevel=error
@@ -74,6 +76,11 @@ test-docs: install assets
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "The browser tests need Debian's chromium: sudo apt-get install -y chromium"; exit 1; fi; }
 	$(PY) -m pytest -m "docs or browser" -p no:cacheprovider
+
+# What a reader sees without clicking, per page (visible code lines, longest visible block,
+# figures, prose words, sideways scroll at 390 px); ARGS=--axe adds the axe-core audit.
+metrics: build
+	$(PY) tests/docs/page_metrics.py site $(ARGS)
 
 # --- results -------------------------------------------------------------------------------
 reproduce: install

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -15,11 +16,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("TA_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
-]
+
+
+def _load_page_metrics():
+    """tests/docs/page_metrics.py, importable by the tests under --import-mode=importlib."""
+    if "page_metrics" in sys.modules:
+        return sys.modules["page_metrics"]
+    spec = importlib.util.spec_from_file_location("page_metrics", Path(__file__).with_name("page_metrics.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["page_metrics"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+page_metrics = _load_page_metrics()
+CHROMIUM = page_metrics.CHROMIUM
+CHROMIUM_ARGS = page_metrics.CHROMIUM_ARGS
 
 
 def mkdocs_build(config: Path, site_dir: Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -33,7 +45,10 @@ def mkdocs_build(config: Path, site_dir: Path, cwd: Path = ROOT) -> subprocess.C
 
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory) -> Path:
-    """The real site, built strictly once for the whole session."""
+    """The real site, built strictly once for the whole session. ``TA_BUILT_SITE=folder`` reuses
+    a site already built strictly from this tree (to iterate on the browser tests quickly)."""
+    if os.environ.get("TA_BUILT_SITE"):
+        return Path(os.environ["TA_BUILT_SITE"])
     site = tmp_path_factory.mktemp("site")
     proc = mkdocs_build(ROOT / "mkdocs.yml", site)
     assert proc.returncode == 0, f"strict build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
