@@ -28,8 +28,9 @@ def test_every_block_links_to_an_existing_page(kind, page):
     links = root.findall(f".//{SVG}a")
     assert len(links) >= (18 if kind == "encoder-decoder" else 10)
     for a in links:
-        href = a.get("href")
-        assert a.get("aria-label"), href
+        href = a.get("{http://www.w3.org/1999/xlink}href")
+        assert href and a.get("href") is None and a.get("aria-label") is None, a.attrib
+        assert "".join(a.itertext()).strip(), href  # the link's name is its visible text
         stem = href.removeprefix("../").removesuffix("/")
         assert href.startswith("../") == (page != "index.md"), href
         assert (DOCS / f"{stem}.md").exists(), href

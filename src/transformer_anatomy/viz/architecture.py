@@ -84,9 +84,10 @@ def _column(boxes, x, y_bottom, highlight, from_page, out, stack=None, stack_sid
         hl = (b.link_kind or b.kind) in highlight
         fill = _FILL.get(b.kind, "none")
         stroke_w = 3.2 if hl else 1.2
-        title = f"{b.label} {b.sub}".strip()
         out.append(
-            f'<a style="color: inherit" href="{_href(b.page, from_page)}" aria-label="{html.escape(title)}: read more">'
+            # xlink:href, not href: Material's instant navigation rewrites every a[href] and
+            # fails on SVG links; the link's name is its visible text (no aria-label).
+            f'<a style="color: inherit" xlink:href="{_href(b.page, from_page)}">'
             f'<rect x="{x}" y="{top}" width="{_W}" height="{_BOX_H}" rx="6" '
             f'fill="{fill}" fill-opacity="{0.45 if hl else 0.2}" stroke="currentColor" '
             f'stroke-width="{stroke_w}"/>'
@@ -123,6 +124,7 @@ def _arrow(out, x1, y1, x2, y2, label: str | None = None, dx: float = 8):
 def _svg(body: list[str], width: float, height: float, alt: str) -> str:
     return (f'<svg role="img" aria-label="{html.escape(alt, quote=True)}" viewBox="0 0 {width} {height}" '
             f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg" '
+            f'xmlns:xlink="http://www.w3.org/1999/xlink" '
             f'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif">'
             f"<title>{html.escape(alt)}</title>" + "".join(body) + "</svg>")
 
