@@ -112,6 +112,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                 "train with DistributedDataParallel; use --backend torch, and run the NumPy backend in one process")
     if args.threads is not None and args.threads < 1:
         p.error(f"--threads must be >= 1, got {args.threads}")
+    from transformer_anatomy.training.cli import ArgumentError, validate_reproduce_args
+
+    try:
+        validate_reproduce_args(args)  # --seed range, --threads, --out writable: before any work
+    except ArgumentError as e:
+        print(f"reproduce.py: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     return args
 
 

@@ -81,3 +81,45 @@ def test_help_explains_every_option():
     assert proc.returncode == 0
     for flag in ("--task", "--backend", "--device", "--quick", "--seed", "--out", "--with-reference", "MALLOC_"):
         assert flag in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "args, starts",
+    [
+        (["--seed", "-1"], "--seed -1:"),
+        (["--seed", str(2**64)], f"--seed {2**64}:"),
+        (["--seed", "1.5"], "argparse"),
+        (["--threads", "0"], "--threads"),
+        (["--task", "translation"], "argparse"),
+        (["--backend", "jax"], "argparse"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line_before_any_work(tmp_path, args, starts):
+    """Every argument is checked before anything is written into --out (issue 14, item 10)."""
+    out = tmp_path / "results"
+    out.mkdir()
+    cmd = [sys.executable, str(SCRIPT), "--quick", "--no-progress", "--out", str(out), *args]
+    env = dict(os.environ, TA_REPRODUCE_REEXEC="1")
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("reproduce.py: error: "), last
+    if starts != "argparse":
+        assert last.removeprefix("reproduce.py: error: ").startswith(starts), last
+    assert list(out.iterdir()) == []  # nothing written
+
+
+@pytest.mark.parametrize("where", ["file", "under-file"])
+def test_out_that_cannot_be_a_folder_exits_2(tmp_path, where):
+    f = tmp_path / "a-file"
+    f.write_text("keep me")
+    out = f if where == "file" else f / "results"
+    cmd = [sys.executable, str(SCRIPT), "--quick", "--no-progress", "--out", str(out)]
+    env = dict(os.environ, TA_REPRODUCE_REEXEC="1")
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"reproduce.py: error: --out {out}"), last
+    assert "Traceback" not in proc.stderr
+    assert f.read_text() == "keep me"  # what the user saved is untouched
