@@ -1,7 +1,5 @@
 """Gradient accumulation: k micro-batches of N/k examples give the gradient of one batch of N."""
 
-import sys
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -11,10 +9,7 @@ from transformer_anatomy.tasks import PAD_ID, make_reversal_task
 from transformer_anatomy.torch import Seq2SeqTransformer
 from transformer_anatomy.viz import figure_to_svg
 
-_SNIPPETS = str(Path(__file__).resolve().parents[1]) if "__file__" in globals() else "docs/snippets"
-if _SNIPPETS not in sys.path:
-    sys.path.insert(0, _SNIPPETS)
-from advanced_training._threads import one_thread  # noqa: E402
+from advanced_training._threads import one_thread
 
 N_BIG, KS, MIN_LEN, MAX_LEN = 64, (2, 4, 8), 3, 8  # one batch of N_BIG examples, k micro-batches
 

@@ -1,18 +1,12 @@
 """Read the training-step benchmark (docs/results/bench-<device>.json, written by scripts/bench.py)."""
 
 import json
-from pathlib import Path
 
-import transformer_anatomy
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from results_io import RESULTS  # the one home of the results-folder finder
 from transformer_anatomy.viz import figure_to_svg
-
-# the site is built from the repository root; otherwise find docs/results beside src/
-RESULTS = Path("docs/results")
-if not RESULTS.is_dir():
-    RESULTS = Path(transformer_anatomy.__file__).resolve().parents[2] / "docs" / "results"
 
 
 def load(device):

@@ -1,7 +1,5 @@
 """Gradient checkpointing: the same gradients, recomputed instead of stored."""
 
-import sys
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -9,10 +7,7 @@ import torch.nn.functional as F
 from transformer_anatomy.torch import Seq2SeqTransformer
 from transformer_anatomy.training import enable_gradient_checkpointing
 
-_SNIPPETS = str(Path(__file__).resolve().parents[1]) if "__file__" in globals() else "docs/snippets"
-if _SNIPPETS not in sys.path:
-    sys.path.insert(0, _SNIPPETS)
-from advanced_training._threads import one_thread  # noqa: E402
+from advanced_training._threads import one_thread
 
 
 def same_gradients(seed=0):

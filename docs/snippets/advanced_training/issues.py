@@ -1,8 +1,6 @@
 """Common training problems, each reproduced in a second or two on a tiny reversal model."""
 
 import math
-import sys
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -13,10 +11,7 @@ from transformer_anatomy.tasks import PAD_ID, make_reversal_task
 from transformer_anatomy.torch import Seq2SeqTransformer
 from transformer_anatomy.viz import figure_to_svg
 
-_SNIPPETS = str(Path(__file__).resolve().parents[1]) if "__file__" in globals() else "docs/snippets"
-if _SNIPPETS not in sys.path:
-    sys.path.insert(0, _SNIPPETS)
-from advanced_training._threads import one_thread  # noqa: E402
+from advanced_training._threads import one_thread
 
 E, LAYERS, LENGTH, SYMBOLS, N_TRAIN = 32, 1, 6, 8, 2000  # the tiny model and task of every experiment
 

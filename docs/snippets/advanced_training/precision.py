@@ -1,7 +1,5 @@
 """Mixed precision: what bf16 autocast changes, on a tiny model on the CPU."""
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -12,10 +10,7 @@ from torch import nn
 from transformer_anatomy.torch import Seq2SeqTransformer
 from transformer_anatomy.viz import figure_to_svg
 
-_SNIPPETS = str(Path(__file__).resolve().parents[1]) if "__file__" in globals() else "docs/snippets"
-if _SNIPPETS not in sys.path:
-    sys.path.insert(0, _SNIPPETS)
-from advanced_training._threads import one_thread  # noqa: E402
+from advanced_training._threads import one_thread
 
 
 def dtypes_under_autocast():

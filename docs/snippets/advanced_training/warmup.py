@@ -9,8 +9,6 @@ first steps can push a post-norm model somewhere it does not recover from within
 """
 
 import math
-import sys
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -20,10 +18,7 @@ from transformer_anatomy.torch import Seq2SeqTransformer
 from transformer_anatomy.training import LRSchedule, TrainConfig
 from transformer_anatomy.viz import figure_to_svg
 
-_SNIPPETS = str(Path(__file__).resolve().parents[1]) if "__file__" in globals() else "docs/snippets"
-if _SNIPPETS not in sys.path:
-    sys.path.insert(0, _SNIPPETS)
-from advanced_training._threads import one_thread  # noqa: E402
+from advanced_training._threads import one_thread
 
 STEPS = (1, 10, 50, 100, 200, 500, 1000)
 SCHEDULE = dict(lr=1e-3, warmup=100, max_steps=1000, d_model=64)  # the figure's settings

@@ -15,21 +15,9 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from transformer_anatomy.torch import TransformerEncoderLayer
 from transformer_anatomy.viz import figure_to_svg
 
+from internals_pytorch.saved_tensors import record_saved  # the one home of the recorder
 
-def _snippet(rel):
-    """Import ``docs/snippets/<rel>``: the one home of code several pages use."""
-    import importlib.util
-    import sys
-    from pathlib import Path
 
-    name = "snippet_" + rel.removesuffix(".py").replace("/", "_")
-    if name not in sys.modules:
-        here = globals().get("__file__")
-        base = Path(here).resolve().parents[1] if here else Path("docs/snippets")
-        spec = importlib.util.spec_from_file_location(name, base / rel)
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 BYTES = 4  # float32
 
@@ -54,7 +42,7 @@ def saved_tensors(fn, module):
 
     The recorder is the PyTorch-internals page's ``record_saved`` (one home for it).
     """
-    records, out = _snippet("internals_pytorch/saved_tensors.py").record_saved(fn, module)
+    records, out = record_saved(fn, module)
     storages = {}
     for r in records:
         if r["kind"] != "parameter":

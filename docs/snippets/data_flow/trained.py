@@ -2,11 +2,9 @@
 ``scripts/reproduce.py``), never typed. Used at the end of each section of the data-flow page."""
 
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]) if "__file__" in globals() else "docs/snippets")
-from results_io import BACKENDS, RESULTS, attention_reading, png_img, reading_backend, reading_lines  # noqa: E402
+from results_io import BACKENDS, RESULTS, attention_reading, png_img, reading_backend, reading_lines
 
 
 def trained_rows(task, results=RESULTS):

@@ -8,20 +8,6 @@ from transformers import BertConfig, BertModel
 from transformer_anatomy.viz import figure_to_svg
 
 
-def _snippet(rel):
-    """Import ``docs/snippets/<rel>``: the one home of code several pages use."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    name = "snippet_" + rel.removesuffix(".py").replace("/", "_")
-    if name not in sys.modules:
-        here = globals().get("__file__")
-        base = Path(here).resolve().parents[1] if here else Path("docs/snippets")
-        spec = importlib.util.spec_from_file_location(name, base / rel)
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def bert_base_on_meta(config=None):
@@ -59,7 +45,7 @@ def bert_parameter_formula(c):
     """(part, formula text, count by formula, parameter-name prefixes, multiplier) for every part of BertModel."""
     E, F, L, V, P, T = (c.hidden_size, c.intermediate_size, c.num_hidden_layers, c.vocab_size,
                         c.max_position_embeddings, c.type_vocab_size)
-    formulas = _snippet("complexity/params.py")  # the one home of the parameter formulas
+    from complexity import params as formulas  # the one home of the parameter formulas
     lin, norm = formulas.linear_params, formulas.layer_norm_params
     return [
         ("word embeddings", "V*E", V * E, ["embeddings.word_embeddings."], 1),

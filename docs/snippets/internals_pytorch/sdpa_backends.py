@@ -11,22 +11,8 @@ from matplotlib.figure import Figure
 from transformer_anatomy.viz import figure_to_svg
 
 
-def _snippet(rel):
-    """Import ``docs/snippets/<rel>``: the one home of code several pages use."""
-    import importlib.util
-    import sys
-    from pathlib import Path
 
-    name = "snippet_" + rel.removesuffix(".py").replace("/", "_")
-    if name not in sys.modules:
-        here = globals().get("__file__")
-        base = Path(here).resolve().parents[1] if here else Path("docs/snippets")
-        spec = importlib.util.spec_from_file_location(name, base / rel)
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-OpLog = _snippet("internals_pytorch/fast_path.py").OpLog  # the dispatcher log: one home, fast_path.py
+from internals_pytorch.fast_path import OpLog  # noqa: E402  # the dispatcher log: one home, fast_path.py
 
 
 BACKENDS = [SDPBackend.MATH, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.CUDNN_ATTENTION]

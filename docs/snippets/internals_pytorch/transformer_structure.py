@@ -7,20 +7,6 @@ import torch
 from torch import nn
 
 
-def _snippet(rel):
-    """Import ``docs/snippets/<rel>``: the one home of code several pages use."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    name = "snippet_" + rel.removesuffix(".py").replace("/", "_")
-    if name not in sys.modules:
-        here = globals().get("__file__")
-        base = Path(here).resolve().parents[1] if here else Path("docs/snippets")
-        spec = importlib.util.spec_from_file_location(name, base / rel)
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def _describe(module):
@@ -55,7 +41,7 @@ def transformer_parameter_formula(d_model=512, nhead=8, num_encoder_layers=6, nu
                                   dim_feedforward=2048):
     """Parameter count of nn.Transformer by formula (bias=True everywhere); returns the parts and the total."""
     E, F = d_model, dim_feedforward
-    params = _snippet("complexity/params.py")  # the one home of the parameter formulas
+    from complexity import params  # the one home of the parameter formulas
     mha = params.attention_params(E)  # in_proj (3E, E) + bias (3E) + out_proj (E, E) + bias (E)
     ffn = params.ffn_params(E, F)  # linear1 (F, E) + bias, linear2 (E, F) + bias
     norm = params.layer_norm_params(E)  # LayerNorm weight + bias

@@ -7,8 +7,6 @@ however small or noisy its gradient. With a large learning rate and no warmup, t
 sign-steps can push a post-norm model somewhere it does not recover from within the run.
 """
 
-import sys
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -19,9 +17,6 @@ from transformer_anatomy.viz import figure_to_svg
 
 # The warmup experiment has one home, the advanced-training page's snippet; this file adds
 # Adam's first step and re-exports the experiment for this page and its tests.
-_SNIPPETS = str(Path(__file__).resolve().parents[1]) if "__file__" in globals() else "docs/snippets"
-if _SNIPPETS not in sys.path:
-    sys.path.insert(0, _SNIPPETS)
 from advanced_training._threads import one_thread  # noqa: E402,F401
 from advanced_training.warmup import (  # noqa: E402,F401
     BATCH, EOS, FIRST_SYMBOL, LENGTH, RUNS, SOS, VOCAB, experiment, report_training, reversal_batch, train,

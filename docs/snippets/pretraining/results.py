@@ -6,11 +6,9 @@ printed by a function here. ``PRETRAINING_RESULTS`` (a folder) overrides where i
 
 import json
 import os
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]) if "__file__" in globals() else "docs/snippets")
-from results_io import RESULTS  # noqa: E402
+from results_io import RESULTS
 
 from transformer_anatomy.viz import figure_to_svg  # noqa: E402
 

@@ -2,11 +2,8 @@
 
 Every number comes from docs/results/<task>-<backend>.json (written by scripts/reproduce.py)."""
 
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]) if "__file__" in globals() else "docs/snippets")
-from results_io import BACKENDS, TASKS, load_result, missing, png_img  # noqa: E402
+from results_io import BACKENDS, TASKS, load_result, missing, png_img
 
 METRIC_MEANING = {
     "exact_match": "the share of test examples whose whole output is right (every token, or both span ends)",

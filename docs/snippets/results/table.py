@@ -2,10 +2,8 @@
 docs/results/<task>-<backend>.json written by ``scripts/reproduce.py``."""
 
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]) if "__file__" in globals() else "docs/snippets")
 import results_io  # noqa: E402
 
 RESULTS = results_io.RESULTS

@@ -1,17 +1,12 @@
 """The self-assessment page's figures and worked examples: score spread against head width,
 the FLOPs of a layer against length, and the teacher-forcing layout of one real batch."""
 
-import sys
-from pathlib import Path
 
 import torch
 from matplotlib.figure import Figure
 
 from transformer_anatomy.viz import figure_to_svg
 
-_SNIPPETS = str(Path(__file__).resolve().parents[1]) if "__file__" in globals() else "docs/snippets"
-if _SNIPPETS not in sys.path:
-    sys.path.insert(0, _SNIPPETS)
 from advanced_training.warmup import EOS, FIRST_SYMBOL, SOS, reversal_batch  # noqa: E402
 
 WIDTHS = (4, 16, 64, 256, 1024)  # head widths d = E/H to draw

@@ -2,7 +2,6 @@
 the real trainer, and the full run's results read from docs/results/ (written by reproduce.py)."""
 
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -14,8 +13,7 @@ from transformer_anatomy.tasks import make_reversal_task
 from transformer_anatomy.torch import Seq2SeqTransformer, generate_square_subsequent_mask
 from transformer_anatomy.training import LRSchedule, TorchTrainer, TrainConfig
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]) if "__file__" in globals() else "docs/snippets")
-from results_io import RESULTS, TASKS, load_result, missing, png_img, reading_backend, reading_lines  # noqa: E402,F401
+from results_io import RESULTS, TASKS, load_result, missing, png_img, reading_backend, reading_lines  # noqa: F401
 
 image = png_img  # the name this page's tests know
 
