@@ -52,7 +52,9 @@ MALLOC_ENV = {
     "MALLOC_TOP_PAD_": "268435456",  # grow the heap 256 MiB at a time
 }
 REEXEC_FLAG = "TA_REPRODUCE_REEXEC"
-TASKS = ("reversal", "sentiment", "tagging", "numbers", "qa")
+from transformer_anatomy.tasks import TASKS as _TASK_MAKERS  # noqa: E402  (one list of tasks)
+
+TASKS = tuple(_TASK_MAKERS)  # reversal, sentiment, tagging, numbers, qa: the run order
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -40,11 +40,12 @@ from .tagging import lookup_baseline, make_tagging_task
 from .task_data import FIELD_DOCS, TaskData
 from .vocab import EOS, EOS_ID, PAD, PAD_ID, SOS, SOS_ID, SPECIALS, UNK, UNK_ID, CharVocab, Vocab, pad_batch
 
+# In the order of the site's pages and of ``scripts/reproduce.py``'s runs.
 TASKS = {
     "reversal": make_reversal_task,
-    "numbers": make_numbers_task,
     "sentiment": make_sentiment_task,
     "tagging": make_tagging_task,
+    "numbers": make_numbers_task,
     "qa": make_qa_task,
 }
 
