@@ -311,17 +311,27 @@ def check_writable_folder(folder: str | os.PathLike) -> Path:
     (it is a writable folder, or could be created: its nearest existing ancestor is one).
     Nothing is created. Called by the trainers at start-up, not at the first evaluation."""
     folder = Path(folder)
+    problem, code = folder_write_problem(folder)
+    if problem:
+        raise _write_error(f"cannot write checkpoints into {folder}: {problem}", code)
+    return folder
+
+
+def folder_write_problem(folder: str | os.PathLike) -> tuple[str | None, int]:
+    """Why files could not be written into ``folder`` (``(None, 0)`` if they could), and the
+    errno that says so. Walks up to the nearest existing folder and asks the OS; creates nothing.
+    Used by the trainers and by ``scripts/reproduce.py``'s ``--out`` check."""
+    folder = Path(folder)
     probe = folder
     while not probe.exists():
         if probe.parent == probe:
             break
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
-        where = "is a file" if probe == folder else f"is under a file ({probe})"
-        raise _write_error(f"cannot write checkpoints into {folder}: it {where}", errno.ENOTDIR)
+        return ("it is a file" if probe == folder else f"it is under a file ({probe})"), errno.ENOTDIR
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise _write_error(f"cannot write checkpoints into {folder}: {probe} is not writable", errno.EACCES)
-    return folder
+        return f"{probe} is not writable", errno.EACCES
+    return None, 0
 
 
 def load_torch_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:

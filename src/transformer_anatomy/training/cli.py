@@ -29,17 +29,14 @@ def check_output_folder(flag: str, value: Any) -> Path:
     writable folder). Nothing is created."""
     if not isinstance(value, (str, os.PathLike)) or str(value) == "":
         raise ArgumentError(f"{flag} {value!r}: expected a folder path")
+    from transformer_anatomy.training.checkpoint import folder_write_problem
+
     folder = Path(value)
-    probe = folder
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        where = "is a file" if probe == folder else f"is under a file ({probe})"
-        raise ArgumentError(f"{flag} {value}: {where}; expected a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ArgumentError(f"{flag} {value}: {probe} is not writable")
+    problem, _ = folder_write_problem(folder)
+    if problem and problem.startswith("it is "):
+        raise ArgumentError(f"{flag} {value}: {problem.removeprefix('it ')}; expected a folder")
+    if problem:
+        raise ArgumentError(f"{flag} {value}: {problem}")
     return folder
 
 
