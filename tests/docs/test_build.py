@@ -18,8 +18,9 @@ def test_strict_build_ran_the_softmax_comparison(built_site):
     # The naive formula's NaN and the stable result, both printed by executed code.
     assert "naive : [nan  0.  0.]" in html  # inf/inf = nan, 1/inf = 0
     assert "stable: [1. 0. 0.]" in html
-    # The temperature figure was drawn at build time and inlined.
-    assert html.count("data:image/svg+xml;base64,") >= 1
+    # The temperature figures were drawn at build time and inlined as SVG (viz.figure_to_svg).
+    labels = re.findall(r'<figure class="ta-figure"><svg role="img" aria-label="([^"]*)"', html)
+    assert sum("temperature" in label for label in labels) >= 2, labels
     # Source shown on the page was included from src/ by named section.
     text = html_lib.unescape(re.sub(r"<[^>]+>", "", html))
     assert "def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:" in text
