@@ -55,6 +55,9 @@ REEXEC_FLAG = "TA_REPRODUCE_REEXEC"
 from transformer_anatomy.tasks import TASKS as _TASK_MAKERS  # noqa: E402  (one list of tasks)
 
 TASKS = tuple(_TASK_MAKERS)  # reversal, sentiment, tagging, numbers, qa: the run order
+# Studies beside the tasks: pre-training + fine-tuning (scripts/pretraining_study.py, the
+# pre-training page). Run after the tasks, by the first process only.
+STUDIES = ("pretraining",)
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -71,8 +74,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             "wall times are not (shared machines): compare times measured in one run."
         ),
     )
-    p.add_argument("--task", action="append", choices=TASKS, metavar="NAME",
-                   help=f"task to run; repeat for several (default: all of {', '.join(TASKS)})")
+    p.add_argument("--task", action="append", choices=TASKS + STUDIES, metavar="NAME",
+                   help=f"task to run; repeat for several (default: all of {', '.join(TASKS + STUDIES)}; "
+                        "pretraining is the pre-training and fine-tuning study, PyTorch and HuggingFace only)")
     p.add_argument("--backend", choices=("numpy", "torch", "both"), default=None,
                    help="which implementation to train: the NumPy one (hand-written backward), the "
                         "PyTorch one, or both (default; under torchrun the default is torch)")
@@ -104,8 +108,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-malloc-tuning", action="store_true",
                    help="do not re-execute with the glibc malloc variables (see below)")
     args = p.parse_args(argv)
-    args.tasks = list(dict.fromkeys(args.task or TASKS))
     world_size = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    args.tasks = list(dict.fromkeys(args.task or (TASKS if world_size > 1 else TASKS + STUDIES)))
+    if world_size > 1 and "pretraining" in args.tasks:
+        p.error("--task pretraining under torchrun: the study runs in one process; run it without torchrun")
     if args.backend is None:
         args.backend = "torch" if world_size > 1 else "both"
     args.backends = ["numpy", "torch"] if args.backend == "both" else [args.backend]
@@ -259,6 +265,8 @@ def run(args: argparse.Namespace, command: list[str]) -> int:
     written: dict[str, dict] = {}
 
     for task in args.tasks:
+        if task in STUDIES:
+            continue  # after the tasks, below
         spec = task_spec(task, args.quick)
         data = make_task(task, **spec["data"], rng=args.seed)
         baselines = compute_baselines(task, data)
@@ -297,6 +305,8 @@ def run(args: argparse.Namespace, command: list[str]) -> int:
         cleanup()
         return 0
     cleanup()
+    if "pretraining" in args.tasks:
+        written["pretraining.json"] = run_pretraining_study(args, out, command)
     manifest = {**common, "started": _iso(started), "finished": _now(), "wall_time_s": time.perf_counter() - t_start,
                 "tasks": args.tasks, "backends": args.backends}
     update_manifest(out / "manifest.json", manifest, written)
@@ -336,6 +346,29 @@ def build_model(backend: str, model_cls: str, kind: str, data, spec: dict, seed:
     import transformer_anatomy.numpy as lib
 
     return getattr(lib, model_cls)(*args, **size, dtype=np.float32, rng=seed), size
+
+
+def run_pretraining_study(args, out, command: list[str]) -> dict:
+    """The pre-training study of scripts/pretraining_study.py, into ``out``; its manifest entry."""
+    import importlib.util
+    import time
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("pretraining_study", Path(REPO_ROOT) / "scripts" / "pretraining_study.py")
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    t0 = time.perf_counter()
+    result = study.run_study(out, quick=args.quick, seed=args.seed, threads=args.threads,
+                             progress=not args.no_progress, command=command)
+    print(f"pretraining study: wrote pretraining.json, its figures and pretraining-manifest.json "
+          f"({time.perf_counter() - t0:.1f} s)", flush=True)
+    import json
+
+    study_manifest = json.loads((out / "pretraining-manifest.json").read_text())
+    return {"task": "pretraining", "backend": "torch", "command": " ".join(command),
+            "git_commit": (study_manifest.get("git") or {}).get("commit"),
+            "finished": _now(), "wall_time_s": time.perf_counter() - t0,
+            "headline": {"details": "pretraining-manifest.json", "keys": sorted(result)[:12]}}
 
 
 def prepare(args, task, data, backend, run_name, model_cls, kind, spec, device) -> dict:

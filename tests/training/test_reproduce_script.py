@@ -123,3 +123,32 @@ def test_out_that_cannot_be_a_folder_exits_2(tmp_path, where):
     assert last.startswith(f"reproduce.py: error: --out {out}"), last
     assert "Traceback" not in proc.stderr
     assert f.read_text() == "keep me"  # what the user saved is untouched
+
+
+def test_quick_pretraining_study_runs_from_reproduce(tmp_path):
+    """`reproduce.py` runs every result of the site, the pre-training study included."""
+    out = tmp_path / "results"
+    cmd = [sys.executable, str(SCRIPT), "--quick", "--task", "pretraining", "--threads", "1", "--no-progress",
+           "--out", str(out)]
+    env = {k: v for k, v in os.environ.items() if k != "TA_REPRODUCE_REEXEC"}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=170)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study = json.loads((out / "pretraining.json").read_text())
+    assert study["quick"] is True and study["labels"], sorted(study)
+    for name in ("pretraining-loss.png", "pretraining-labels.png", "pretraining-tips.png"):
+        assert (out / name).read_bytes().startswith(PNG_MAGIC), name
+    manifest = json.loads((out / "manifest.json").read_text())
+    entry = manifest["results"]["pretraining.json"]
+    assert entry["command"].endswith(f"--out {out}") and len(entry["git_commit"]) == 40
+    study_manifest = json.loads((out / "pretraining-manifest.json").read_text())
+    assert study_manifest["git"]["commit"] == entry["git_commit"]
+
+
+def test_default_run_includes_the_study():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reproduce_cli", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.parse_args([]).tasks == [*mod.TASKS, "pretraining"]
+    assert mod.parse_args(["--task", "qa"]).tasks == ["qa"]
