@@ -835,7 +835,10 @@ def environment(device: str) -> dict:
         except (OSError, subprocess.SubprocessError):
             return None
 
-    status = git("status", "--porcelain")
+    # "dirty" means the code differs from the commit: results written under docs/results (by an
+    # earlier command of the same reproduction, say) do not count, and are listed apart.
+    status = git("status", "--porcelain", "--", ".", ":(exclude)docs/results")
+    results_changed = git("status", "--porcelain", "--", "docs/results")
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -858,7 +861,8 @@ def environment(device: str) -> dict:
         "versions": {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
                      "matplotlib": matplotlib.__version__, "tqdm": tqdm.__version__,
                      "transformer_anatomy": transformer_anatomy.__version__},
-        "git": {"commit": git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None},
+        "git": {"commit": git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None,
+                "results_changed": bool(results_changed) if results_changed is not None else None},
         "hardware": {"cpu": cpu, "cpu_count": os.cpu_count(), "usable_cpus": usable,
                      "torch_threads": torch.get_num_threads(),
                      "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else None,

@@ -36,7 +36,7 @@ def test_quick_run_writes_valid_results(quick_run):
             assert result["seed"] == 0 and result["device"] == "cpu"
             assert result["command"].startswith("python scripts/reproduce.py --quick")
             assert {"numpy", "torch", "python", "matplotlib"} <= set(result["versions"])
-            assert "commit" in result["git"] and result["wall_time_s"] > 0
+            assert {"commit", "dirty", "results_changed"} <= set(result["git"]) and result["wall_time_s"] > 0
             for name, run in result["runs"].items():
                 h = run["headline"]
                 assert h["split"] == "test" and 0.0 <= h["value"] <= 1.0 and 0.0 <= h["baseline_value"] <= 1.0
