@@ -214,7 +214,8 @@ def git_state() -> dict:
         except (OSError, subprocess.SubprocessError):
             return None
 
-    status = git("status", "--porcelain")
+    # As reproduce.py: results under docs/results (the tasks' run just before) are not code changes.
+    status = git("status", "--porcelain", "--", ".", ":(exclude)docs/results")
     return {"commit": git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None}
 
 

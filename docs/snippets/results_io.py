@@ -76,7 +76,7 @@ def reading_lines(task, backend="torch", run=None, results=None):
     lines = []
     for name, st in a["statistics"].items():
         s = st["layers"][layer]
-        heads = ", ".join(f"{v:.2f}" for v in s["per_head"])
+        heads = ", ".join("—" if v is None else f"{v:.2f}" for v in s["per_head"])
         chance = ""
         if "chance" in st:
             above = sum(v is not None and v > st["chance"] for v in s["per_head"])

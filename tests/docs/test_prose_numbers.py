@@ -67,10 +67,11 @@ ALLOW: tuple[Allowed, ...] = (
 )
 
 # Not a typed value: a paper's section, figure, table or equation number ("§3.4", "Figure 1"),
-# a step or exercise label ("Step 3", "Steps 1 and 2"), an issue number.
+# a step or exercise label ("Step 3", "Steps 1 and 2"), an issue number. Only the capitalised
+# label counts: "the loss at step 2000" is a typed value.
 CITATION_CONTEXT = re.compile(
-    r"(§\s*|\b(?:[Ss]ections?|[Ff]igures?|[Ff]ig\.|[Tt]ables?|[Ee]q\.|[Ee]quations?|[Ss]teps?|[Ee]xercises?"
-    r"|[Qq]uestions?)\s+(?:\d+\s*(?:,|and|or|to|–)\s*)*)$")
+    r"(§\s*|\b(?:[Ss]ections?|Figures?|Fig\.|Tables?|Eq\.|Equations?|Steps?|Exercises?"
+    r"|Questions?)\s+(?:\d+\s*(?:,|and|or|to|–)\s*)*)$")  # capitalised: a label, not "at step 2000"
 # Not a typed value either: a dimensionality or a format width that names a thing (4-D, 16-bit).
 NAMING_SUFFIX = re.compile(r"^[-‑](?:D|bit)\b")
 

@@ -1,5 +1,8 @@
-"""Common training problems, each reproduced in a second or two on a tiny reversal model."""
+"""Common training problems, each reproduced in a second or two on a tiny reversal model.
 
+Each experiment runs once per build: its figure and its table read the same cached run."""
+
+import functools
 import math
 
 import torch
@@ -82,6 +85,7 @@ def unigram_loss():
     return float(-(p * p.log()).sum())
 
 
+@functools.cache
 def experiment_lr_too_high():
     with one_thread():
         return _experiment_lr_too_high()
@@ -92,6 +96,7 @@ def _experiment_lr_too_high():
     return {lr: train(make_model(), splits, steps=100, lr=lr) for lr in (1e-1, 1e-2)}
 
 
+@functools.cache
 def experiment_exploding():
     with one_thread():
         return _experiment_exploding()
@@ -102,6 +107,7 @@ def _experiment_exploding():
     return {clip: train(make_model(), splits, steps=40, lr=3.0, optimizer="sgd", clip=clip) for clip in (None, 1.0)}
 
 
+@functools.cache
 def experiment_slow():
     with one_thread():
         return _experiment_slow()
@@ -112,6 +118,7 @@ def _experiment_slow():
     return {big: train(make_model(big_embeddings=big), splits) for big in (True, False)}
 
 
+@functools.cache
 def experiment_overfit():
     with one_thread():
         return _experiment_overfit()

@@ -1,6 +1,7 @@
 """Why divide by √d_k: dot products of random unit-variance vectors have variance d_k,
 and softmax of scores that large is almost one-hot, with almost no gradient."""
 
+import functools
 import math
 
 import numpy as np
@@ -23,6 +24,11 @@ def dot_variance(d_k, n=8000, seed=0):
 # --8<-- [end:dot_variance]
 
 
+# The figure, the table and the summary read one computation per width.
+dot_variance = functools.cache(dot_variance)
+
+
+@functools.cache
 def saturation(d_k, S=16, n=2000, seed=0):
     """Softmax over S keys of scores q·k (unscaled) and q·k/√d_k (scaled).
 

@@ -10,6 +10,7 @@ files could be created there.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,8 @@ def check_output_folder(flag: str, value: Any) -> Path:
     from transformer_anatomy.training.checkpoint import folder_write_problem
 
     folder = Path(value)
-    problem, _ = folder_write_problem(folder)
-    if problem and problem.startswith("it is "):
+    problem, code = folder_write_problem(folder)
+    if code == errno.ENOTDIR:
         raise ArgumentError(f"{flag} {value}: {problem.removeprefix('it ')}; expected a folder")
     if problem:
         raise ArgumentError(f"{flag} {value}: {problem}")
