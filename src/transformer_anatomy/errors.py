@@ -9,17 +9,17 @@ for the same mistake (both call the functions below).
 The exception classes:
 
 - ``ValueError`` / ``TypeError`` (built in) for a bad argument value / type;
-- :class:`transformer_anatomy.numpy.TokenIdError` (an ``IndexError`` and a ``ValueError``):
+- :class:`TokenIdError` (an ``IndexError`` and a ``ValueError``):
   a token id outside ``[0, V)``, in both backends;
-- :class:`transformer_anatomy.numpy.StateDictError` (a ``RuntimeError``): a state dict that
-  does not fit a module, in both backends;
-- :class:`transformer_anatomy.training.CheckpointError` (a ``RuntimeError``): a checkpoint
+- :class:`StateDictError` (a ``RuntimeError``): a state dict that
+  does not fit a module, in both backends (one check, :func:`check_state_dict`, one message);
+- :class:`CheckpointError` (a ``RuntimeError``): a checkpoint
   that cannot be read (missing, truncated, corrupt — the zip CRC of a PyTorch file is checked —,
   wrong format, made for other task data); the message names the file. Its subclass
   ``CheckpointWriteError`` (also an ``OSError``) is a checkpoint that cannot be written
   (read-only folder, a path under a file, a full disk), raised by the trainers at start-up
   for an unusable ``checkpoint_dir``;
-- ``BackwardError`` (a ``RuntimeError``, :mod:`transformer_anatomy.numpy.module`): a NumPy
+- :class:`BackwardError` (a ``RuntimeError``): a NumPy
   ``backward`` called before ``forward``; its subclass ``BackwardShapeError`` (also a
   ``ValueError``): a gradient whose shape is not the shape of the last forward's output;
 - ``ArgumentError`` (a ``ValueError``, :mod:`transformer_anatomy.training.cli`): a bad
@@ -31,7 +31,7 @@ gradients) and refuse integer, bool, complex and object inputs; the torch module
 dtype that is not their parameters' (as torch's own matmuls do), except under
 ``torch.autocast``. Both name the two dtypes (``src has dtype int64, the model is float32``).
 
-They are importable from here too (``from transformer_anatomy.errors import CheckpointError``).
+They are defined here and re-exported by the backends (``transformer_anatomy.numpy.StateDictError``, ``transformer_anatomy.torch.StateDictError`` and ``transformer_anatomy.training.CheckpointError`` are these classes).
 This module imports neither NumPy's model code nor torch.
 """
 
@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import Any, Mapping
 
 __all__ = [
     "ArgumentError",
@@ -50,6 +50,7 @@ __all__ = [
     "StateDictError",
     "TokenIdError",
     "check_bool",
+    "check_state_dict",
     "check_int",
     "check_number",
     "check_positive_int",
@@ -64,27 +65,83 @@ SEED_MAX = 2**63 - 1
 any non-negative int; ``[0, 2**63)`` is what both accept and what an int64 can hold)."""
 
 
-def __getattr__(name: str) -> Any:  # lazy re-exports: no import cycle, no torch
-    if name == "CheckpointError":
-        from transformer_anatomy.training.checkpoint import CheckpointError
+class TokenIdError(IndexError, ValueError):
+    """A token id outside ``[0, V)``. An ``IndexError`` (as ``torch.nn.Embedding``) and a
+    ``ValueError`` (as the other argument checks)."""
 
-        return CheckpointError
-    if name == "StateDictError":
-        from transformer_anatomy.numpy.module import StateDictError
 
-        return StateDictError
-    if name == "TokenIdError":
-        from transformer_anatomy.numpy.embedding import TokenIdError
+class StateDictError(RuntimeError):
+    """A state dict does not fit a module: the message lists missing, unexpected and mis-sized
+    keys, in the same words in both backends (:func:`check_state_dict`)."""
 
-        return TokenIdError
-    if name in ("BackwardError", "BackwardShapeError"):
-        from transformer_anatomy.numpy import module
 
-        return getattr(module, name)
-    if name == "CheckpointWriteError":
-        from transformer_anatomy.training.checkpoint import CheckpointWriteError
+class BackwardError(RuntimeError):
+    """A NumPy ``backward`` called before ``forward`` (nothing is cached). A ``RuntimeError``, as
+    torch's "backward through the graph" errors; a wrong shape raises :class:`BackwardShapeError`."""
 
-        return CheckpointWriteError
+
+class BackwardShapeError(BackwardError, ValueError):
+    """The gradient given to ``backward`` does not have the shape of the forward output."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be written or read; the message names the file."""
+
+
+class CheckpointWriteError(OSError, CheckpointError):
+    """Writing a checkpoint failed (full disk, read-only folder, a path under a file, ...):
+    a :class:`CheckpointError` and, as the ``OSError`` behind it, an ``OSError``."""
+
+
+def check_state_dict(owner: str, own_shapes: Mapping[str, tuple[int, ...]], state_dict: Mapping[str, Any],
+                     strict: bool = True) -> None:
+    """Raise :class:`StateDictError` if ``state_dict`` does not fit a module with ``own_shapes``.
+
+    Both backends' ``load_state_dict`` call this, so the message is the same in both. With
+    ``strict=True`` missing and unexpected keys are errors; mis-sized keys always are (as in
+    torch, which cannot copy a tensor of the wrong shape). Values without a ``shape`` are not
+    size-checked here.
+
+    Args:
+        owner: the module's class name, for the message.
+        own_shapes: parameter (and buffer) name -> shape, in the module's order.
+        state_dict: name -> array or tensor.
+        strict: whether missing and unexpected keys are errors.
+
+    Examples:
+        >>> check_state_dict("Linear", {"weight": (2, 3)}, {"weight": [[0.0] * 3] * 2, "bias": 0}, strict=False)
+        >>> try:
+        ...     check_state_dict("Linear", {"weight": (2, 3), "bias": (2,)}, {"weight": __import__("numpy").zeros((3, 3))})
+        ... except StateDictError as e:
+        ...     print(e)
+        state_dict does not fit Linear:
+          missing keys (in the model, not in the state_dict): ['bias']
+          mis-sized keys: ['weight: model (2, 3) vs state_dict (3, 3)']
+    """
+    missing = [k for k in own_shapes if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own_shapes]
+    missized = []
+    for k, shape in own_shapes.items():
+        if k in state_dict:
+            got = getattr(state_dict[k], "shape", None)
+            if got is None and isinstance(state_dict[k], (list, tuple)):
+                import numpy as np  # lists of numbers (what ``np.asarray`` accepts)
+
+                got = np.shape(state_dict[k])
+            if got is not None and tuple(got) != tuple(shape):
+                missized.append(f"{k}: model {tuple(shape)} vs state_dict {tuple(got)}")
+    lines = []
+    if strict and missing:
+        lines.append(f"  missing keys (in the model, not in the state_dict): {missing}")
+    if strict and unexpected:
+        lines.append(f"  unexpected keys (in the state_dict, not in the model): {unexpected}")
+    if missized:
+        lines.append(f"  mis-sized keys: {missized}")
+    if lines:
+        raise StateDictError(f"state_dict does not fit {owner}:\n" + "\n".join(lines))
+
+
+def __getattr__(name: str) -> Any:  # lazy re-export: no import cycle
     if name == "ArgumentError":
         from transformer_anatomy.training.cli import ArgumentError
 

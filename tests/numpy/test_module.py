@@ -35,9 +35,9 @@ def test_load_state_dict_lists_missing_unexpected_and_mis_sized():
     with pytest.raises(tn.StateDictError) as e:
         m.load_state_dict(sd)
     msg = str(e.value)
-    assert "missing keys: ['norm1.weight']" in msg
-    assert "unexpected keys: ['extra.weight']" in msg
-    assert "linear1.weight: expected (16, 8), got (5, 5)" in msg
+    assert "missing keys (in the model, not in the state_dict): ['norm1.weight']" in msg
+    assert "unexpected keys (in the state_dict, not in the model): ['extra.weight']" in msg
+    assert "linear1.weight: model (16, 8) vs state_dict (5, 5)" in msg
     sd["linear1.weight"] = np.zeros((16, 8))
     m.load_state_dict(sd, strict=False)  # missing/unexpected tolerated when not strict
     np.testing.assert_array_equal(m.linear1.weight, 0.0)

@@ -10,12 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from transformer_anatomy.errors import TokenIdError
+
 from .module import Module, check_dtype, check_positive, make_rng
-
-
-class TokenIdError(IndexError, ValueError):
-    """A token id outside ``[0, V)``. An ``IndexError`` (as ``torch.nn.Embedding``) and a
-    ``ValueError`` (as the checks of :mod:`transformer_anatomy.torch`)."""
 
 
 def check_ids(ids: Any, vocab_size: int, name: str = "token id") -> np.ndarray:

@@ -19,7 +19,13 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from transformer_anatomy.errors import check_positive_int
+from transformer_anatomy.errors import (  # noqa: F401  (the error classes are re-exported here)
+    BackwardError,
+    BackwardShapeError,
+    StateDictError,
+    check_positive_int,
+    check_state_dict,
+)
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -66,22 +72,6 @@ def as_float_input(name: str, x: Any, dtype: np.dtype) -> np.ndarray:
             f"{name} has dtype {x.dtype}, the model is {np.dtype(dtype)} (expected a real floating array)"
         )
     return x if x.dtype == dtype else x.astype(dtype)
-
-
-class BackwardError(RuntimeError):
-    """``backward`` called before ``forward`` (nothing is cached), or with a gradient whose
-    shape is not the shape of the last ``forward``'s output (re-exported by
-    :mod:`transformer_anatomy.errors`). A ``RuntimeError``, as torch's "backward through the
-    graph" errors; a wrong shape raises :class:`BackwardShapeError`, also a ``ValueError``."""
-
-
-class BackwardShapeError(BackwardError, ValueError):
-    """The gradient given to ``backward`` does not have the shape of the forward output."""
-
-
-class StateDictError(RuntimeError):
-    """A state dict does not fit a module: the message lists missing, unexpected and mis-sized
-    keys (the same class name as in :mod:`transformer_anatomy.torch`)."""
 
 
 class Module:
@@ -217,27 +207,11 @@ class Module:
                 if a value has the wrong shape; the message lists every offending key.
         """
         own = dict(self._named_tensors("_params"))
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        mis_sized = []
-        values = {}
-        for k in own:
-            if k in state_dict:
-                v = np.asarray(state_dict[k])
-                if v.shape != own[k].shape:
-                    mis_sized.append(f"{k}: expected {own[k].shape}, got {v.shape}")
-                values[k] = v
-        problems = []
-        if strict and missing:
-            problems.append(f"missing keys: {missing}")
-        if strict and unexpected:
-            problems.append(f"unexpected keys: {unexpected}")
-        if mis_sized:
-            problems.append(f"mis-sized keys: {mis_sized}")
-        if problems:
-            raise StateDictError(
-                f"error(s) loading state_dict into {type(self).__name__}: " + "; ".join(problems)
-            )
+        check_state_dict(type(self).__name__, {k: v.shape for k, v in own.items()}, state_dict, strict)
+        values = {k: np.asarray(state_dict[k]) for k in own if k in state_dict}
+        for k, v in values.items():
+            if v.shape != own[k].shape:  # a value check_state_dict could not size (no shape attribute)
+                check_state_dict(type(self).__name__, {k: own[k].shape}, {k: v}, strict=False)
         for k, v in values.items():
             np.copyto(own[k], v, casting="unsafe")
 

@@ -20,7 +20,7 @@ from transformer_anatomy.errors import (
     check_positive_int,
     check_token_id,
 )
-from transformer_anatomy.numpy.embedding import TokenIdError
+from transformer_anatomy.errors import TokenIdError
 from transformer_anatomy.torch._checks import check_tensor
 from transformer_anatomy.torch.embeddings import LearnedPositionalEmbedding, PositionalEncoding
 from transformer_anatomy.torch.kv_cache import KVCache

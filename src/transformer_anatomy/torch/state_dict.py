@@ -18,36 +18,19 @@ from torch import nn
 __all__ = ["StateDictError", "StrictLoadMixin", "check_state_dict"]
 
 
-from transformer_anatomy.numpy.module import StateDictError  # one error type for both backends
+from transformer_anatomy.errors import StateDictError
+from transformer_anatomy.errors import check_state_dict as _check_shapes
 
 
 def check_state_dict(module: nn.Module, state_dict: Mapping[str, Any], strict: bool = True) -> None:
     """Raise :class:`StateDictError` if ``state_dict`` does not fit ``module``.
 
     With ``strict=True`` missing and unexpected keys are errors; mis-sized keys always are (as
-    in torch, which cannot copy a tensor of the wrong shape).
+    in torch, which cannot copy a tensor of the wrong shape). The check and its message are
+    :func:`transformer_anatomy.errors.check_state_dict`, shared with the NumPy backend.
     """
-    own = module.state_dict()
-    missing = [k for k in own if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in own]
-    missized = [
-        f"{k}: model {tuple(own[k].shape)} vs state_dict {tuple(state_dict[k].shape)}"
-        for k in own
-        if k in state_dict
-        and hasattr(state_dict[k], "shape")
-        and tuple(state_dict[k].shape) != tuple(own[k].shape)
-    ]
-    lines = []
-    if strict and missing:
-        lines.append(f"  missing keys (in the model, not in the state_dict): {missing}")
-    if strict and unexpected:
-        lines.append(f"  unexpected keys (in the state_dict, not in the model): {unexpected}")
-    if missized:
-        lines.append(f"  mis-sized keys: {missized}")
-    if lines:
-        raise StateDictError(
-            f"state_dict does not fit {type(module).__name__}:\n" + "\n".join(lines)
-        )
+    _check_shapes(type(module).__name__, {k: tuple(v.shape) for k, v in module.state_dict().items()},
+                  state_dict, strict)
 
 
 class StrictLoadMixin:

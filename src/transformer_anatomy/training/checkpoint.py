@@ -44,19 +44,12 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from transformer_anatomy.errors import CheckpointError, CheckpointWriteError  # noqa: F401  (re-exported)
+
 FORMAT = "transformer_anatomy/checkpoint-v1"
 META_KEY = "__meta__"
 _ARRAY_TAG = "__array__"
 _BIGINT_TAG = "__int_words__"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint could not be written or read; the message names the file."""
-
-
-class CheckpointWriteError(OSError, CheckpointError):
-    """Writing a checkpoint failed (full disk, read-only folder, a path under a file, ...):
-    a :class:`CheckpointError` and, as the ``OSError`` behind it, an ``OSError``."""
 
 
 _TMP_SUFFIX = ".tmp"
