@@ -239,7 +239,7 @@ def test_mha_float32_forward(rng):
 def test_mha_fd_with_dropout(mode, rng, gradcheck):
     E, H, N, T, S = 6, 2, 2, 3, 4
     kdim = 5 if mode == "kdim" else None
-    m = tn.MultiheadAttention(E, H, dropout=0.2, kdim=kdim, vdim=kdim, dtype=np.float64, rng=0)
+    m = tn.MultiheadAttention(E, H, dropout=0.2, kdim=kdim, vdim=kdim, dtype=np.float64, rng=0, batch_first=True)
     for p in m.params.values():
         p[...] = rng.standard_normal(p.shape) * 0.5
     q = rng.standard_normal((N, T, E))
@@ -278,7 +278,7 @@ def test_mha_fully_masked_row_finite_and_rest_matches_torch(rng):
 
 
 def test_mha_need_weights_false_and_causal_flag(rng):
-    m = tn.MultiheadAttention(8, 2, dtype=np.float64, rng=0)
+    m = tn.MultiheadAttention(8, 2, dtype=np.float64, rng=0, batch_first=True)
     x = rng.standard_normal((2, 5, 8))
     out, w = m.forward(x, x, x, need_weights=False)
     assert w is None
@@ -306,7 +306,7 @@ def test_generate_square_subsequent_mask_matches_torch():
     ],
 )
 def test_mask_shape_errors_name_expected_and_actual(attn_shape, kpm_shape, match, rng):
-    m = tn.MultiheadAttention(4, 2)
+    m = tn.MultiheadAttention(4, 2, batch_first=True)
     q, kv = rng.standard_normal((3, 4, 4)).astype(np.float32), rng.standard_normal((3, 5, 4)).astype(np.float32)
     attn = None if attn_shape is None else np.zeros(attn_shape, dtype=bool)
     kpm = None if kpm_shape is None else np.zeros(kpm_shape, dtype=bool)
@@ -316,16 +316,16 @@ def test_mask_shape_errors_name_expected_and_actual(attn_shape, kpm_shape, match
 
 def test_head_and_size_validation():
     with pytest.raises(ValueError, match=r"d_model=10 is not divisible by nhead=3"):
-        tn.MultiheadAttention(10, 3)
+        tn.MultiheadAttention(10, 3, batch_first=True)
     with pytest.raises(ValueError, match="nhead"):
-        tn.MultiheadAttention(8, 0)
+        tn.MultiheadAttention(8, 0, batch_first=True)
     with pytest.raises(ValueError, match="d_model"):
-        tn.MultiheadAttention(-8, 2)
+        tn.MultiheadAttention(-8, 2, batch_first=True)
     with pytest.raises(ValueError, match="dropout"):
-        tn.MultiheadAttention(8, 2, dropout=1.5)
+        tn.MultiheadAttention(8, 2, dropout=1.5, batch_first=True)
     with pytest.raises(TypeError, match="bool .* or float"):
         tn.to_additive_mask(np.zeros((2, 2), dtype=np.int64), np.float64)
-    m = tn.MultiheadAttention(8, 2)
+    m = tn.MultiheadAttention(8, 2, batch_first=True)
     with pytest.raises(ValueError, match="embed_dim=8"):
         x = np.zeros((2, 3, 6), np.float32)
         m.forward(x, x, x)

@@ -25,18 +25,18 @@ def _x(*shape, dtype=np.float32):
 # ------------------------------------------------------------------ constructors (one bad argument each)
 CONSTRUCTOR_CASES = [
     # (id, factory, error class, message regex)
-    ("mha-d_model-float", lambda: tn.MultiheadAttention(16.0, 2), TypeError, r"d_model must be a positive integer, got d_model=16\.0"),
-    ("mha-nhead-bool", lambda: tn.MultiheadAttention(8, True), TypeError, r"nhead=True"),
-    ("mha-nhead-zero", lambda: tn.MultiheadAttention(8, 0), ValueError, r"nhead must be a positive integer, got nhead=0"),
-    ("mha-kdim-zero", lambda: tn.MultiheadAttention(8, 2, kdim=0), ValueError, r"kdim must be a positive integer, got kdim=0"),
-    ("mha-kdim-negative", lambda: tn.MultiheadAttention(8, 2, kdim=-3), ValueError, r"kdim=-3"),
-    ("mha-vdim-string", lambda: tn.MultiheadAttention(8, 2, vdim="4"), TypeError, r"vdim='4'"),
-    ("mha-dropout-string", lambda: tn.MultiheadAttention(8, 2, dropout="0.1"), TypeError, r"dropout must be in \[0, 1\], got dropout='0.1'"),
-    ("mha-dropout-1.5", lambda: tn.MultiheadAttention(8, 2, dropout=1.5), ValueError, r"dropout must be in \[0, 1\], got dropout=1\.5"),
-    ("mha-dropout-nan", lambda: tn.MultiheadAttention(8, 2, dropout=float("nan")), ValueError, r"dropout=nan"),
-    ("enc-layer-ff-negative", lambda: tn.TransformerEncoderLayer(8, 2, dim_feedforward=-1), ValueError, r"dim_feedforward=-1"),
-    ("enc-layer-ff-float", lambda: tn.TransformerEncoderLayer(8, 2, dim_feedforward=32.0), TypeError, r"dim_feedforward=32\.0"),
-    ("dec-layer-dtype-int", lambda: tn.TransformerDecoderLayer(8, 2, dtype=np.int32), ValueError, r"float32 or float64, got int32"),
+    ("mha-d_model-float", lambda: tn.MultiheadAttention(16.0, 2, batch_first=True), TypeError, r"d_model must be a positive integer, got d_model=16\.0"),
+    ("mha-nhead-bool", lambda: tn.MultiheadAttention(8, True, batch_first=True), TypeError, r"nhead=True"),
+    ("mha-nhead-zero", lambda: tn.MultiheadAttention(8, 0, batch_first=True), ValueError, r"nhead must be a positive integer, got nhead=0"),
+    ("mha-kdim-zero", lambda: tn.MultiheadAttention(8, 2, kdim=0, batch_first=True), ValueError, r"kdim must be a positive integer, got kdim=0"),
+    ("mha-kdim-negative", lambda: tn.MultiheadAttention(8, 2, kdim=-3, batch_first=True), ValueError, r"kdim=-3"),
+    ("mha-vdim-string", lambda: tn.MultiheadAttention(8, 2, vdim="4", batch_first=True), TypeError, r"vdim='4'"),
+    ("mha-dropout-string", lambda: tn.MultiheadAttention(8, 2, dropout="0.1", batch_first=True), TypeError, r"dropout must be in \[0, 1\], got dropout='0.1'"),
+    ("mha-dropout-1.5", lambda: tn.MultiheadAttention(8, 2, dropout=1.5, batch_first=True), ValueError, r"dropout must be in \[0, 1\], got dropout=1\.5"),
+    ("mha-dropout-nan", lambda: tn.MultiheadAttention(8, 2, dropout=float("nan"), batch_first=True), ValueError, r"dropout=nan"),
+    ("enc-layer-ff-negative", lambda: tn.TransformerEncoderLayer(8, 2, dim_feedforward=-1, batch_first=True), ValueError, r"dim_feedforward=-1"),
+    ("enc-layer-ff-float", lambda: tn.TransformerEncoderLayer(8, 2, dim_feedforward=32.0, batch_first=True), TypeError, r"dim_feedforward=32\.0"),
+    ("dec-layer-dtype-int", lambda: tn.TransformerDecoderLayer(8, 2, dtype=np.int32, batch_first=True), ValueError, r"float32 or float64, got int32"),
     ("linear-in-float", lambda: tn.Linear(3.5, 2), TypeError, r"in_features=3\.5"),
     ("embedding-dim-bool", lambda: tn.Embedding(5, True), TypeError, r"embedding_dim=True"),
     ("layernorm-eps-negative", lambda: tn.LayerNorm(4, eps=-1.0), ValueError, r"eps"),
@@ -49,7 +49,7 @@ CONSTRUCTOR_CASES = [
     ("classifier-classes-zero", lambda: tn.TransformerClassifier(9, 0, 8, 2, 1, 16), ValueError, r"num_classes must be a positive integer, got num_classes=0"),
     ("tagger-classes-float", lambda: tn.TransformerTagger(9, 3.0, 8, 2, 1, 16), TypeError, r"num_classes=3\.0"),
     ("qa-pad-id-out-of-vocab", lambda: tn.TransformerQA(9, 8, 2, 1, 16, pad_id=9), ValueError, r"pad_id=9 is not a valid id for vocabulary size 9"),
-    ("encoder-num-layers-zero", lambda: tn.TransformerEncoder(tn.TransformerEncoderLayer(8, 2, 16), 0), ValueError, r"num_layers"),
+    ("encoder-num-layers-zero", lambda: tn.TransformerEncoder(tn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 0), ValueError, r"num_layers"),
 ]
 
 
@@ -61,7 +61,7 @@ def test_constructor_refuses_bad_argument(factory, cls, match):
 
 # ------------------------------------------------------------------ defect 4: input dtypes
 def test_float64_input_to_float32_module_is_cast_and_backward_works():
-    enc = tn.TransformerEncoderLayer(8, 2, 16, dropout=0.0)
+    enc = tn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
     x = _x(2, 5, 8, dtype=np.float64)
     y = enc(x)
     assert y.dtype == np.float32  # was float64 (and backward then crashed in einsum)
@@ -72,7 +72,7 @@ def test_float64_input_to_float32_module_is_cast_and_backward_works():
 
 
 def test_float32_input_to_float64_model_is_cast():
-    m = tn.MultiheadAttention(8, 2, dtype=np.float64)
+    m = tn.MultiheadAttention(8, 2, dtype=np.float64, batch_first=True)
     q = _x(2, 3, 8)
     out, _ = m(q, q, q)
     assert out.dtype == np.float64
@@ -80,13 +80,13 @@ def test_float32_input_to_float64_model_is_cast():
 
 
 DTYPE_CASES = [
-    ("complex-src", lambda: tn.TransformerEncoderLayer(8, 2, 16)(_x(2, 3, 8) + 1j), r"src has dtype complex(64|128), the model is float32"),
-    ("int-src", lambda: tn.TransformerEncoderLayer(8, 2, 16)(np.ones((2, 3, 8), dtype=np.int64)), r"src has dtype int64, the model is float32"),
-    ("bool-query", lambda: tn.MultiheadAttention(8, 2)(*(np.ones((2, 3, 8), dtype=bool),) * 3), r"query has dtype bool"),
-    ("complex-key", lambda: tn.MultiheadAttention(8, 2)(_x(2, 3, 8), _x(2, 4, 8) + 0j, _x(2, 4, 8)), r"key has dtype complex(64|128)"),
-    ("object-tgt", lambda: tn.Transformer(8, 2, 1, 1, 16)(_x(2, 3, 8), np.full((2, 3, 8), None)), r"tgt has dtype object"),
+    ("complex-src", lambda: tn.TransformerEncoderLayer(8, 2, 16, batch_first=True)(_x(2, 3, 8) + 1j), r"src has dtype complex(64|128), the model is float32"),
+    ("int-src", lambda: tn.TransformerEncoderLayer(8, 2, 16, batch_first=True)(np.ones((2, 3, 8), dtype=np.int64)), r"src has dtype int64, the model is float32"),
+    ("bool-query", lambda: tn.MultiheadAttention(8, 2, batch_first=True)(*(np.ones((2, 3, 8), dtype=bool),) * 3), r"query has dtype bool"),
+    ("complex-key", lambda: tn.MultiheadAttention(8, 2, batch_first=True)(_x(2, 3, 8), _x(2, 4, 8) + 0j, _x(2, 4, 8)), r"key has dtype complex(64|128)"),
+    ("object-tgt", lambda: tn.Transformer(8, 2, 1, 1, 16, batch_first=True)(_x(2, 3, 8), np.full((2, 3, 8), None)), r"tgt has dtype object"),
     ("string-x-linear", lambda: tn.Linear(3, 2)(np.array([["a", "b", "c"]])), r"x has dtype <U1"),
-    ("int-memory", lambda: tn.TransformerDecoderLayer(8, 2, 16)(_x(2, 3, 8), np.zeros((2, 4, 8), dtype=np.int32)), r"memory has dtype int32"),
+    ("int-memory", lambda: tn.TransformerDecoderLayer(8, 2, 16, batch_first=True)(_x(2, 3, 8), np.zeros((2, 4, 8), dtype=np.int32)), r"memory has dtype int32"),
     ("complex-layernorm", lambda: tn.LayerNorm(4)(np.ones((2, 4), dtype=np.complex64)), r"x has dtype complex64, the model is float32"),
 ]
 
@@ -113,7 +113,7 @@ def test_zero_length_sequences_match_torch(S, T):
 
 
 def test_zero_length_self_attention_gives_empty_output():
-    m = tn.MultiheadAttention(8, 2)
+    m = tn.MultiheadAttention(8, 2, batch_first=True)
     x = np.zeros((3, 0, 8), np.float32)
     out, w = m(x, x, x)
     assert out.shape == (3, 0, 8) and w.shape == (3, 0, 0)
@@ -159,7 +159,7 @@ def test_cross_entropy_refuses(call, cls, match):
 
 # ------------------------------------------------------------------ defect 9: shapes, backward misuse
 def test_mha_kdim_mismatch_is_named():
-    m = tn.MultiheadAttention(8, 2, kdim=4, vdim=4)
+    m = tn.MultiheadAttention(8, 2, kdim=4, vdim=4, batch_first=True)
     with pytest.raises(ValueError, match=r"key: expected feature size 4, got 6 .*kdim=4"):
         m(_x(2, 3, 8), _x(2, 5, 6), _x(2, 5, 4))
 
@@ -169,10 +169,10 @@ BACKWARD_BEFORE_FORWARD = [
     ("layernorm", lambda: tn.LayerNorm(4), np.ones((1, 4), np.float32)),
     ("relu", lambda: tn.ReLU(), np.ones(3, np.float32)),
     ("gelu", lambda: tn.GELU(), np.ones(3, np.float32)),
-    ("mha", lambda: tn.MultiheadAttention(8, 2), np.ones((2, 3, 8), np.float32)),
-    ("encoder-layer", lambda: tn.TransformerEncoderLayer(8, 2, 16), np.ones((2, 3, 8), np.float32)),
-    ("decoder-layer", lambda: tn.TransformerDecoderLayer(8, 2, 16), np.ones((2, 3, 8), np.float32)),
-    ("transformer", lambda: tn.Transformer(8, 2, 1, 1, 16), np.ones((2, 3, 8), np.float32)),
+    ("mha", lambda: tn.MultiheadAttention(8, 2, batch_first=True), np.ones((2, 3, 8), np.float32)),
+    ("encoder-layer", lambda: tn.TransformerEncoderLayer(8, 2, 16, batch_first=True), np.ones((2, 3, 8), np.float32)),
+    ("decoder-layer", lambda: tn.TransformerDecoderLayer(8, 2, 16, batch_first=True), np.ones((2, 3, 8), np.float32)),
+    ("transformer", lambda: tn.Transformer(8, 2, 1, 1, 16, batch_first=True), np.ones((2, 3, 8), np.float32)),
 ]
 
 
@@ -186,9 +186,9 @@ def test_backward_before_forward_is_named(make, dout):
 WRONG_DOUT = [
     ("linear", lambda: tn.Linear(3, 2), (4, 3), (4, 3)),
     ("layernorm", lambda: tn.LayerNorm(4), (2, 4), (2, 5)),
-    ("mha", lambda: tn.MultiheadAttention(8, 2), (2, 3, 8), (2, 3, 9)),
-    ("encoder-layer", lambda: tn.TransformerEncoderLayer(8, 2, 16), (2, 3, 8), (3, 2, 8)),
-    ("encoder", lambda: tn.TransformerEncoder(tn.TransformerEncoderLayer(8, 2, 16), 2), (2, 3, 8), (2, 4, 8)),
+    ("mha", lambda: tn.MultiheadAttention(8, 2, batch_first=True), (2, 3, 8), (2, 3, 9)),
+    ("encoder-layer", lambda: tn.TransformerEncoderLayer(8, 2, 16, batch_first=True), (2, 3, 8), (3, 2, 8)),
+    ("encoder", lambda: tn.TransformerEncoder(tn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 2), (2, 3, 8), (2, 4, 8)),
 ]
 
 
@@ -208,9 +208,9 @@ def test_wrong_shaped_gradient_is_also_a_value_error():
 FORWARD_SHAPE_CASES = [
     ("linear-width", lambda: tn.Linear(3, 2)(_x(4, 5)), r"x has shape \(4, 5\), expected \(\.\.\., in_features=3\)"),
     ("layernorm-width", lambda: tn.LayerNorm(4)(_x(2, 3)), r"normalized_shape=4"),
-    ("mha-4d-query", lambda: tn.MultiheadAttention(8, 2)(*(_x(1, 2, 3, 8),) * 3), r"query must be 2-D \(unbatched\) or 3-D"),
-    ("mha-mixed-dims", lambda: tn.MultiheadAttention(8, 2)(_x(2, 3, 8), _x(3, 8), _x(3, 8)), r"same number of dims"),
-    ("transformer-d_model", lambda: tn.Transformer(8, 2, 1, 1, 16)(_x(2, 3, 6), _x(2, 3, 8)), r"d_model=8"),
+    ("mha-4d-query", lambda: tn.MultiheadAttention(8, 2, batch_first=True)(*(_x(1, 2, 3, 8),) * 3), r"query must be 2-D \(unbatched\) or 3-D"),
+    ("mha-mixed-dims", lambda: tn.MultiheadAttention(8, 2, batch_first=True)(_x(2, 3, 8), _x(3, 8), _x(3, 8)), r"same number of dims"),
+    ("transformer-d_model", lambda: tn.Transformer(8, 2, 1, 1, 16, batch_first=True)(_x(2, 3, 6), _x(2, 3, 8)), r"d_model=8"),
 ]
 
 

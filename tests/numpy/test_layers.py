@@ -255,3 +255,34 @@ def test_positional_encoding_and_learned(rng, gradcheck):
 def test_non_positive_sizes_are_named(cls, args):
     with pytest.raises(ValueError, match="must be a positive integer"):
         cls(*args)
+
+
+@pytest.mark.parametrize("cls", ["PositionalEncoding", "LearnedPositionalEmbedding"])
+def test_positions_offset_adds_the_rows_from_offset(cls, rng, gradcheck):
+    """``forward(x, offset)`` adds rows ``offset .. offset+S-1`` (decoding one step at a time);
+    the learned table's gradient lands in those rows only."""
+    x = rng.standard_normal((2, 3, 4))
+    m = (tn.PositionalEncoding(4, max_len=8, dtype=np.float64) if cls == "PositionalEncoding"
+         else tn.LearnedPositionalEmbedding(8, 4, dtype=np.float64, rng=0))
+    table = m.pe if cls == "PositionalEncoding" else m.weight
+    np.testing.assert_array_equal(m.forward(x, offset=5), x + table[5:8])
+    with pytest.raises(ValueError, match="sequence length 9 exceeds max_len=8"):
+        m.forward(x, offset=6)
+    with pytest.raises(ValueError, match="offset must be a non-negative integer"):
+        m.forward(x, offset=-1)
+    if cls == "LearnedPositionalEmbedding":
+        gradcheck.module(m, lambda: m.forward(x, offset=2), {"x": x}, lambda G: {"x": m.backward(G)}, rng)
+        G = rng.standard_normal(x.shape)
+        m.forward(x, offset=2)
+        m.backward(G)
+        np.testing.assert_allclose(m.grads["weight"][2:5], G.sum(0))
+        assert not m.grads["weight"][:2].any() and not m.grads["weight"][5:].any()
+
+
+def test_layer_norm_without_elementwise_affine_matches_torch(rng, gradcheck):
+    x = rng.standard_normal((3, 6))
+    ours = tn.LayerNorm(6, elementwise_affine=False, dtype=np.float64)
+    ref = torch.nn.LayerNorm(6, elementwise_affine=False, dtype=torch.float64)
+    assert ours.params == {} and ours.num_parameters() == 0
+    np.testing.assert_allclose(ours.forward(x), ref(t64(x, grad=False)).numpy(), **TORCH_TOL)
+    gradcheck.module(ours, lambda: ours.forward(x), {"x": x}, lambda G: {"x": ours.backward(G)}, rng, params=False)

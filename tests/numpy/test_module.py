@@ -12,11 +12,12 @@ import pytest
 import torch
 
 import transformer_anatomy.numpy as tn
+import transformer_anatomy.torch as tt
 
 
 def test_transformer_keys_equal_nn_transformer_and_load_strict():
     ref = torch.nn.Transformer(8, 2, 2, 1, 16, batch_first=True)
-    ours = tn.Transformer(8, 2, 2, 1, 16, rng=0)
+    ours = tn.Transformer(8, 2, 2, 1, 16, rng=0, batch_first=True)
     assert list(ours.state_dict()) == list(ref.state_dict())
     for k, v in ours.state_dict().items():
         assert v.shape == tuple(ref.state_dict()[k].shape), k
@@ -27,7 +28,7 @@ def test_transformer_keys_equal_nn_transformer_and_load_strict():
 
 
 def test_load_state_dict_lists_missing_unexpected_and_mis_sized():
-    m = tn.TransformerEncoderLayer(8, 2, 16)
+    m = tn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
     sd = m.state_dict()
     del sd["norm1.weight"]
     sd["extra.weight"] = np.zeros(3)
@@ -57,7 +58,7 @@ def test_state_dict_is_a_copy_and_load_keeps_arrays():
 
 
 def test_to_dtype_train_eval_zero_grad(rng):
-    m = tn.Transformer(8, 2, 1, 1, 16, dropout=0.1, rng=0)
+    m = tn.Transformer(8, 2, 1, 1, 16, dropout=0.1, rng=0, batch_first=True)
     assert m.dtype == np.float32 and all(p.dtype == np.float32 for p in m.params.values())
     m.to(np.float64)
     assert all(p.dtype == np.float64 for p in m.params.values())
@@ -87,7 +88,7 @@ def test_backward_overwrites_gradients(rng):
 
 
 def test_encoder_clones_are_independent_but_share_rng():
-    layer = tn.TransformerEncoderLayer(8, 2, 16, rng=0)
+    layer = tn.TransformerEncoderLayer(8, 2, 16, rng=0, batch_first=True)
     enc = tn.TransformerEncoder(layer, 2)
     a, b = enc.layers[0], enc.layers[1]
     assert a.linear1.weight is not b.linear1.weight
@@ -108,7 +109,7 @@ def test_gradient_check_catches_a_wrong_backward(rng, gradcheck):
     out = ln.forward(x)
     G = rng.standard_normal(out.shape)
     good = ln.backward(G)
-    wrong = ln._rstd * (G - G.mean(-1, keepdims=True))  # forgets the x̂ · mean(dx̂ · x̂) term
+    wrong = ln._cached().rstd * (G - G.mean(-1, keepdims=True))  # forgets the x̂ · mean(dx̂ · x̂) term
     loss = lambda: float(np.sum(ln.forward(x) * G))  # noqa: E731
     gradcheck.fd(loss, x, good, rng)
     with pytest.raises(AssertionError, match="max relative error"):
@@ -198,3 +199,53 @@ def test_from_torch_our_torch_layers(which, rng):
         mem = rng.standard_normal((2, 3, 8))
         want, got = ref(xt, torch.tensor(mem)), ours.forward(x, mem)
     np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_num_parameters_counts_a_tied_array_once():
+    ours = tn.Seq2SeqTransformer(7, 9, d_model=8, nhead=2, dim_feedforward=12, tie_weights=True, rng=0)
+    ref = tt.Seq2SeqTransformer(7, 9, d_model=8, nhead=2, dim_feedforward=12, tie_weights=True)
+    assert ours.num_parameters() == sum(p.numel() for p in ref.parameters())
+    assert ours.num_parameters() == sum(v.size for v in ours.state_dict().values()) - 9 * 8
+
+
+def test_eval_mode_restores_every_submodule_mode():
+    m = tn.Transformer(8, 2, 1, 1, 16, rng=0)
+    m.decoder.eval()
+    with tn.module.eval_mode(m):
+        assert not any(sub.training for _, sub in m.named_modules())
+    assert m.training and m.encoder.training and not m.decoder.training
+    with pytest.raises(ZeroDivisionError), tn.module.eval_mode(m):
+        1 / 0
+    assert m.training and not m.decoder.training
+
+
+@pytest.mark.parametrize("make,args", [
+    (lambda: tn.Linear(4, 3), (np.ones((2, 3)),)),
+    (lambda: tn.LayerNorm(4), (np.ones((2, 4)),)),
+    (lambda: tn.ReLU(), (np.ones(3),)),
+    (lambda: tn.GELU(), (np.ones(3),)),
+    (lambda: tn.Embedding(5, 4), (np.ones((1, 2, 4)),)),
+    (lambda: tn.LearnedPositionalEmbedding(8, 4), (np.ones((1, 2, 4)),)),
+    (lambda: tn.MultiheadAttention(4, 2), (np.ones((2, 1, 4)),)),
+    (lambda: tn.TransformerEncoderLayer(4, 2, 8), (np.ones((2, 1, 4)),)),
+    (lambda: tn.TransformerDecoderLayer(4, 2, 8), (np.ones((2, 1, 4)),)),
+    (lambda: tn.TransformerClassifier(7, 3, d_model=4, nhead=2), (np.ones((1, 3)),)),
+    (lambda: tn.TransformerTagger(7, 3, d_model=4, nhead=2), (np.ones((1, 2, 3)),)),
+    (lambda: tn.TransformerQA(7, d_model=4, nhead=2), (np.ones((1, 2)), np.ones((1, 2)))),
+], ids=["linear", "layernorm", "relu", "gelu", "embedding", "learned-positions", "mha", "encoder-layer",
+        "decoder-layer", "classifier", "tagger", "qa"])
+def test_backward_before_forward_names_the_module(make, args):
+    """Every module keeps its forward state in one cache; without a forward, backward says so."""
+    m = make()
+    with pytest.raises(tn.module.BackwardError, match=rf"{type(m).__name__}\.backward called before forward"):
+        m.backward(*args)
+
+
+def test_backward_uses_the_latest_forward():
+    """A second forward replaces the cache (decoding and finite differences call forward many
+    times): backward differentiates the last forward, not the first."""
+    lin = tn.Linear(3, 2, dtype=np.float64, rng=0)
+    lin.forward(np.ones((1, 3)))
+    lin.forward(np.full((1, 3), 2.0))
+    lin.backward(np.ones((1, 2)))
+    np.testing.assert_array_equal(lin.grads["weight"], np.full((2, 3), 2.0))

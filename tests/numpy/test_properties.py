@@ -69,7 +69,7 @@ def test_padding_the_source_changes_nothing(src, tgt, n_pad):
     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
-ENCODER = tn.TransformerEncoder(tn.TransformerEncoderLayer(8, 2, 12, dropout=0.0, dtype=np.float64, rng=1), 2,
+ENCODER = tn.TransformerEncoder(tn.TransformerEncoderLayer(8, 2, 12, dropout=0.0, dtype=np.float64, rng=1, batch_first=True), 2,
                                 tn.LayerNorm(8, dtype=np.float64))
 
 

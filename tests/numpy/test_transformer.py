@@ -230,7 +230,7 @@ def test_sequence_length_one_and_batch_equal_length(rng):
 @pytest.mark.parametrize("norm_first,activation", [(False, "relu"), (True, "gelu"), (False, "gelu"), (True, "relu")])
 def test_transformer_fd_every_parameter(norm_first, activation, rng, gradcheck):
     m = tn.Transformer(4, 2, 1, 1, 6, dropout=0.2, activation=activation, norm_first=norm_first,
-                       dtype=np.float64, rng=0)
+                       dtype=np.float64, rng=0, batch_first=True)
     for name, p in m.params.items():  # non-trivial LayerNorm affine parameters and biases
         if p.ndim == 1:
             p[...] = rng.standard_normal(p.shape) * 0.3 + (1.0 if name.endswith("norm1.weight") else 0.0)
@@ -255,33 +255,33 @@ def test_transformer_fd_every_parameter(norm_first, activation, rng, gradcheck):
 
 # -- errors --------------------------------------------------------------------------------
 def test_transformer_input_errors(rng):
-    m = tn.Transformer(8, 2, 1, 1, 16)
+    m = tn.Transformer(8, 2, 1, 1, 16, batch_first=True)
     with pytest.raises(ValueError, match="batch size of src and tgt must be equal"):
         m.forward(np.zeros((2, 3, 8), np.float32), np.zeros((3, 3, 8), np.float32))
     with pytest.raises(ValueError, match="d_model=8"):
         m.forward(np.zeros((2, 3, 6), np.float32), np.zeros((2, 3, 6), np.float32))
     with pytest.raises(ValueError, match=r"d_model=10 is not divisible by nhead=4"):
-        tn.Transformer(10, 4)
+        tn.Transformer(10, 4, batch_first=True)
     with pytest.raises(ValueError, match="activation"):
-        tn.TransformerEncoderLayer(8, 2, activation="tanh")
+        tn.TransformerEncoderLayer(8, 2, activation="tanh", batch_first=True)
     with pytest.raises(ValueError, match="dropout"):
-        tn.TransformerDecoderLayer(8, 2, dropout=-0.5)
+        tn.TransformerDecoderLayer(8, 2, dropout=-0.5, batch_first=True)
     with pytest.raises(ValueError, match="dim_feedforward"):
-        tn.TransformerEncoderLayer(8, 2, dim_feedforward=0)
+        tn.TransformerEncoderLayer(8, 2, dim_feedforward=0, batch_first=True)
     with pytest.raises(ValueError, match="num_layers"):
-        tn.TransformerEncoder(tn.TransformerEncoderLayer(8, 2), 0)
+        tn.TransformerEncoder(tn.TransformerEncoderLayer(8, 2, batch_first=True), 0)
     with pytest.raises(ValueError, match=r"expected \(T, S\)"):
         m.forward(np.zeros((2, 3, 8), np.float32), np.zeros((2, 4, 8), np.float32), tgt_mask=np.zeros((3, 3), bool))
 
 
 def test_eval_deterministic_and_dropout_zero_train_equals_eval(rng):
-    m = tn.Transformer(8, 2, 1, 1, 16, dropout=0.3, rng=0)
+    m = tn.Transformer(8, 2, 1, 1, 16, dropout=0.3, rng=0, batch_first=True)
     src, tgt = rng.standard_normal((2, 4, 8)).astype(np.float32), rng.standard_normal((2, 3, 8)).astype(np.float32)
     m.eval()
     np.testing.assert_array_equal(m.forward(src, tgt), m.forward(src, tgt))
     m.train()
     assert not np.array_equal(m.forward(src, tgt), m.forward(src, tgt))
-    z = tn.Transformer(8, 2, 1, 1, 16, dropout=0.0, rng=0)
+    z = tn.Transformer(8, 2, 1, 1, 16, dropout=0.0, rng=0, batch_first=True)
     train = z.train().forward(src, tgt)
     np.testing.assert_array_equal(train, z.eval().forward(src, tgt))
 
@@ -337,3 +337,32 @@ def test_standalone_stacks_from_torch(which, rng):
         np.testing.assert_allclose(grads[0], xt.grad.numpy(), **TORCH_TOL)
         np.testing.assert_allclose(grads[1], memt.grad.numpy(), **TORCH_TOL)
     compare_grads(ours, ref)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_sublayer_helpers_are_the_residual_and_norm_of_both_placements(norm_first, rng, gradcheck):
+    """``sublayer_forward`` / ``sublayer_backward``: post-norm ``norm(x + f(x))`` or pre-norm
+    ``x + f(norm(x))``, and the gradient through both paths (checked by finite differences)."""
+    from transformer_anatomy.numpy.transformer import sublayer_backward, sublayer_forward
+
+    norm, f = tn.LayerNorm(4, dtype=np.float64), tn.Linear(4, 4, dtype=np.float64, rng=0)
+    x = rng.standard_normal((2, 3, 4))
+    y = sublayer_forward(x, f, norm, norm_first)
+    expected = x + f(norm(x)) if norm_first else norm(x + f(x))
+    np.testing.assert_allclose(y, expected, rtol=0, atol=0)
+    gradcheck.module(f, lambda: sublayer_forward(x, f, norm, norm_first), {"x": x},
+                     lambda G: {"x": sublayer_backward(G, f.backward, norm, norm_first)}, rng)
+
+
+def test_default_layout_is_sequence_first_as_torch(rng):
+    """``batch_first=False`` by default, as ``torch.nn``: (L, N, E) in and out."""
+    for m in (tn.MultiheadAttention(8, 2), tn.TransformerEncoderLayer(8, 2), tn.TransformerDecoderLayer(8, 2),
+              tn.Transformer(8, 2, 1, 1, 16)):
+        assert m.batch_first is False
+    ref = nn.Transformer(8, 2, 1, 1, 16, dropout=0.0, dtype=torch.float64).eval()
+    ours = tn.Transformer(8, 2, 1, 1, 16, dropout=0.0, dtype=np.float64)
+    ours.load_state_dict({k: v.numpy() for k, v in ref.state_dict().items()})
+    src, tgt = rng.standard_normal((5, 2, 8)), rng.standard_normal((4, 2, 8))
+    with torch.no_grad():
+        expected = ref(torch.tensor(src), torch.tensor(tgt)).numpy()
+    np.testing.assert_allclose(ours(src, tgt), expected, **TORCH_TOL)

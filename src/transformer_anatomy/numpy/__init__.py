@@ -5,43 +5,50 @@ PyTorch's ``state_dict`` keys, float32 or float64 (the parameters' dtype). Every
 follows one pattern: ``out = m.forward(...)``, ``dx = m.backward(dout)``, ``m.params``,
 ``m.grads``, ``m.train()``/``m.eval()``, ``m.state_dict()``/``m.load_state_dict()``.
 
+The files mirror :mod:`transformer_anatomy.torch`: ``attention.py``, ``masks.py``,
+``embeddings.py``, ``transformer.py``, ``seq2seq.py``, ``encoder_models.py``, ``softmax.py``
+(plus the modules torch provides itself: ``linear.py``, ``normalization.py``, ``dropout.py``,
+``activation.py``, ``loss.py``, ``optim.py``, ``init.py``). The names both backends export
+take the same arguments with the same defaults (``batch_first=False`` as ``torch.nn``);
+``tests/test_backend_parity.py`` checks it.
+
 This subpackage never imports torch at import time (:func:`from_torch` imports it lazily).
+
+Examples:
+    >>> import numpy as np
+    >>> import transformer_anatomy.numpy as tn
+    >>> layer = tn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True, rng=0)
+    >>> y = layer(np.ones((2, 3, 8)))
+    >>> layer.backward(np.ones_like(y)).shape, layer.num_parameters()
+    ((2, 3, 8), 600)
 """
 
 from .activation import GELU, ReLU, erf, make_activation
 from .attention import (
     AttentionCache,
     MultiheadAttention,
-    generate_square_subsequent_mask,
-    make_key_padding_mask,
     masked_softmax,
-    merge_masks,
     scaled_dot_product_attention,
     scaled_dot_product_attention_backward,
-    to_additive_mask,
 )
 from .convert import from_torch
 from .dropout import Dropout
 from .gradcheck import max_relative_error, numerical_gradient
-from .embedding import (
+from .embeddings import (
     Embedding,
     LearnedPositionalEmbedding,
     PositionalEncoding,
     TokenIdError,
     sinusoidal_table,
 )
+from .encoder_models import QA_PAD_LOGIT, TransformerClassifier, TransformerQA, TransformerTagger
 from .linear import Linear
 from .loss import CrossEntropyLoss
-from .models import (
-    QA_PAD_LOGIT,
-    Seq2SeqTransformer,
-    TransformerClassifier,
-    TransformerQA,
-    TransformerTagger,
-)
-from .module import Module, StateDictError
+from .masks import generate_square_subsequent_mask, make_key_padding_mask, merge_masks, sliding_window_mask, to_additive_mask
+from .module import Module, StateDictError, num_parameters
 from .normalization import LayerNorm
 from .optim import Adam, AdamW, NoamSchedule, clip_grad_norm_
+from .seq2seq import Seq2SeqTransformer
 from .softmax import log_softmax, log_softmax_backward, softmax, softmax_backward
 from .transformer import (
     ModuleList,
@@ -55,6 +62,7 @@ from .transformer import (
 __all__ = [
     "Module",
     "ModuleList",
+    "num_parameters",
     "Linear",
     "Embedding",
     "PositionalEncoding",
@@ -77,6 +85,7 @@ __all__ = [
     "merge_masks",
     "to_additive_mask",
     "generate_square_subsequent_mask",
+    "sliding_window_mask",
     "make_key_padding_mask",
     "MultiheadAttention",
     "TransformerEncoderLayer",

@@ -10,6 +10,7 @@ Page: ``docs/blocks.md`` (feed-forward) and ``docs/backprop.md``.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,6 +41,10 @@ def erf(x: np.ndarray) -> np.ndarray:
 
     Shape:
         x: any shape -> same shape.
+
+    Examples:
+        >>> erf(np.array([0.0, 1.0])).round(6).tolist()
+        [0.0, 0.842701]
     """
     x = np.asarray(x)
     out_dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.dtype(np.float64)
@@ -65,26 +70,35 @@ def erf(x: np.ndarray) -> np.ndarray:
     return np.copysign(out, x).astype(out_dtype, copy=False)
 
 
+class ActivationCache(NamedTuple):
+    """What an activation's backward needs: ``x`` (ReLU: its output) and an auxiliary array
+    (GELU: ``Φ(x)``, or ``tanh(...)`` in the tanh form)."""
+
+    x: np.ndarray
+    aux: np.ndarray | None
+
+
 class ReLU(Module):
     """``relu(x) = max(x, 0)``.
 
     Shape:
         x: any shape -> same shape. backward: dy -> dx = dy · [x > 0], same shape.
-    """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._out: np.ndarray | None = None
+    Examples:
+        >>> relu = ReLU()
+        >>> relu(np.array([-1.0, 2.0])).tolist(), relu.backward(np.ones(2)).tolist()
+        ([0.0, 2.0], [0.0, 1.0])
+    """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._input("x", x, cast=False)
-        self._out = np.maximum(x, 0)
-        return self._forwarded(self._out)
+        out = np.maximum(x, 0)
+        return self._forwarded(out, cache=ActivationCache(out, None))
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """``dx = dy`` where the input was positive, 0 elsewhere (0 at exactly 0, as PyTorch)."""
         dy = self._grad_input("dy", dy)
-        return dy * (self._out > 0)
+        return dy * (self._cached().x > 0)
 
 
 class GELU(Module):
@@ -95,6 +109,10 @@ class GELU(Module):
 
     Shape:
         x: any shape -> same shape. backward: dy -> dx, same shape.
+
+    Examples:
+        >>> GELU()(np.array([0.0, 1.0])).round(4).tolist()
+        [0.0, 0.8413]
     """
 
     def __init__(self, approximate: str = "none") -> None:
@@ -102,29 +120,24 @@ class GELU(Module):
         if approximate not in ("none", "tanh"):
             raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
-        self._x: np.ndarray | None = None
-        self._aux: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._input("x", x, cast=False)
-        self._x = x
         if self.approximate == "none":
             cdf = 0.5 * (1.0 + erf(x * _INV_SQRT_2))  # Φ(x)
-            self._aux = cdf
-            return self._forwarded(x * cdf)
+            return self._forwarded(x * cdf, cache=ActivationCache(x, cdf))
         inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
         t = np.tanh(inner)
-        self._aux = t
-        return self._forwarded(0.5 * x * (1.0 + t))
+        return self._forwarded(0.5 * x * (1.0 + t), cache=ActivationCache(x, t))
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """Exact: ``d gelu/dx = Φ(x) + x φ(x)``; tanh form: the derivative of that formula."""
         dy = self._grad_input("dy", dy)
-        x = self._x
+        x, aux = self._cached()
         if self.approximate == "none":
             pdf = _INV_SQRT_2PI * np.exp(-0.5 * x * x)  # φ(x)
-            return dy * (self._aux + x * pdf)
-        t = self._aux
+            return dy * (aux + x * pdf)
+        t = aux
         dinner = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x * x)
         return dy * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * dinner)
 
@@ -140,6 +153,10 @@ def make_activation(activation: str | Module) -> Module:
 
     Raises:
         ValueError: for any other name, naming it.
+
+    Examples:
+        >>> type(make_activation("gelu")).__name__
+        'GELU'
     """
     if isinstance(activation, Module):
         return activation

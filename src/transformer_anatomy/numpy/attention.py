@@ -4,12 +4,18 @@ Mask convention (as ``torch.nn.MultiheadAttention`` and ``torch.nn.Transformer``
 mask is **True where a query may not attend**; a float mask is **added** to the scores (use
 ``-inf`` to block). Note that ``torch.nn.functional.scaled_dot_product_attention`` uses the
 opposite boolean convention (True = attend); the function of the same name here does not.
+The mask helpers live in :mod:`transformer_anatomy.numpy.masks` (as in the torch backend).
 
 A query row whose keys are all blocked is defined here: its attention weights are all zero,
 its output is zero and its gradients are zero (finite). PyTorch is not consistent there
 (pytorch/pytorch issue 41508): in torch 2.13 ``F.scaled_dot_product_attention`` also returns
 zeros, but ``nn.MultiheadAttention`` with ``need_weights=True`` (the default) and the inference
 fast path of ``nn.TransformerEncoderLayer`` return NaN.
+
+:class:`MultiheadAttention` reads like the torch one: :meth:`~MultiheadAttention.project_qkv`
+(one fused matmul for self-attention, a fused key/value matmul when ``key is value``, three
+matmuls otherwise), :meth:`~MultiheadAttention.attend` (attention on the heads, concatenation,
+``out_proj``), and each step's backward beside it.
 
 Page: ``docs/attention.md`` (forward) and ``docs/backprop.md`` (backward).
 """
@@ -24,92 +30,25 @@ import numpy as np
 from transformer_anatomy.errors import check_probability, check_qkv_shapes
 
 from .dropout import check_dropout, keep_mask
-from .module import Module, check_dtype, check_positive, make_rng
+from .init import xavier_uniform
 from .linear import Linear
+from .masks import (  # noqa: F401  (re-exported: the mask helpers used to live here)
+    causal_mask,
+    generate_square_subsequent_mask,
+    make_key_padding_mask,
+    merge_masks,
+    to_additive_mask,
+)
+from .module import Module, check_dtype, check_positive, make_rng
 
-
-def generate_square_subsequent_mask(sz: int, dtype: Any = np.float32) -> np.ndarray:
-    """Causal mask for a sequence of length ``sz``: position ``t`` may attend to ``s <= t``.
-
-    As ``torch.nn.Transformer.generate_square_subsequent_mask``: a float mask with ``-inf``
-    above the diagonal and 0 elsewhere; with ``dtype=bool`` a boolean mask, True above the
-    diagonal (True = may not attend).
-
-    Shape:
-        output: ``(sz, sz)``.
-    """
-    if isinstance(sz, bool) or not isinstance(sz, (int, np.integer)) or sz < 0:
-        raise ValueError(f"sz must be a non-negative integer, got sz={sz!r}")
-    blocked = np.triu(np.ones((sz, sz), dtype=bool), k=1)  # True where s > t
-    if np.dtype(dtype) == np.dtype(bool):
-        return blocked
-    return np.where(blocked, -np.inf, 0.0).astype(dtype)
-
-
-def make_key_padding_mask(ids: Any, pad_id: int) -> np.ndarray:
-    """Boolean key padding mask, True at pad positions (keys that may not be attended to).
-
-    Shape:
-        ids: ``(N, S)`` integers -> ``(N, S)`` bool.
-    """
-    return np.asarray(ids) == pad_id
-
-
-def to_additive_mask(mask: np.ndarray | None, dtype: Any) -> np.ndarray | None:
-    """Bool mask (True = blocked) -> float mask with ``-inf`` where blocked, 0 elsewhere;
-    a float mask is cast to ``dtype``; ``None`` stays ``None``.
-
-    Shape:
-        mask: any shape -> same shape.
-    """
-    if mask is None:
-        return None
-    mask = np.asarray(mask)
-    if mask.dtype == np.bool_:
-        return np.where(mask, -np.inf, 0.0).astype(dtype)
-    if not np.issubdtype(mask.dtype, np.floating):
-        raise TypeError(f"masks must be bool (True = blocked) or float (added), got dtype {mask.dtype}")
-    return mask.astype(dtype, copy=False)
-
-
-def merge_masks(
-    attn_mask: np.ndarray | None,
-    key_padding_mask: np.ndarray | None,
-    N: int,
-    H: int,
-    T: int,
-    S: int,
-    dtype: Any,
-) -> np.ndarray | None:
-    """Check shapes and combine both masks into one additive mask, as ``nn.MultiheadAttention``.
-
-    Raises:
-        ValueError: ``"attn_mask: expected (T, S) = (3, 4) or (N*H, T, S) = (8, 3, 4), got
-            (4, 3)"``, and likewise for ``key_padding_mask`` (expected ``(N, S)``).
-
-    Shape:
-        attn_mask: ``(T, S)`` or ``(N*H, T, S)``; key_padding_mask: ``(N, S)``;
-        output: broadcastable to ``(N, H, T, S)``, or None when both are None.
-    """
-    mask = None
-    if attn_mask is not None:
-        shape = tuple(np.shape(attn_mask))
-        if shape == (T, S):
-            mask = to_additive_mask(attn_mask, dtype)  # (T, S), broadcasts over (N, H)
-        elif shape == (N * H, T, S):
-            mask = to_additive_mask(attn_mask, dtype).reshape(N, H, T, S)  # (N*H, T, S) -> (N, H, T, S)
-        else:
-            raise ValueError(
-                f"attn_mask: expected (T, S) = ({T}, {S}) or (N*H, T, S) = ({N * H}, {T}, {S}), "
-                f"got {shape}"
-            )
-    if key_padding_mask is not None:
-        shape = tuple(np.shape(key_padding_mask))
-        if shape != (N, S):
-            raise ValueError(f"key_padding_mask: expected (N, S) = ({N}, {S}), got {shape}")
-        kpm = to_additive_mask(key_padding_mask, dtype).reshape(N, 1, 1, S)  # (N, S) -> (N, 1, 1, S)
-        mask = kpm if mask is None else mask + kpm  # -> (N, 1 or H, T, S)
-    return mask
+__all__ = [
+    "AttentionCache",
+    "MHACache",
+    "MultiheadAttention",
+    "masked_softmax",
+    "scaled_dot_product_attention",
+    "scaled_dot_product_attention_backward",
+]
 
 
 class AttentionCache(NamedTuple):
@@ -118,6 +57,12 @@ class AttentionCache(NamedTuple):
     Shape:
         q ``(..., T, D)``, k ``(..., S, D)``, v ``(..., S, Dv)``; probs, weights and
         dropout_mask ``(..., T, S)``.
+
+    Examples:
+        >>> x = np.ones((1, 2, 4))
+        >>> _, _, cache = scaled_dot_product_attention(x, x, x, return_cache=True)
+        >>> cache.probs.shape, cache.dropout_mask, cache.scale
+        ((1, 2, 2), None, 0.5)
     """
 
     q: np.ndarray  # (..., T, D)
@@ -126,7 +71,7 @@ class AttentionCache(NamedTuple):
     probs: np.ndarray  # softmax of the scores, (..., T, S)
     weights: np.ndarray  # probs after dropout (the matrix applied to v), (..., T, S)
     dropout_mask: np.ndarray | None  # 0 or 1/(1-p), (..., T, S); None without dropout
-    scale: float  # 1/√D
+    scale: float  # 1/√D, or the caller's scale
 
 
 def masked_softmax(scores: np.ndarray, masked: bool = True) -> np.ndarray:
@@ -134,6 +79,10 @@ def masked_softmax(scores: np.ndarray, masked: bool = True) -> np.ndarray:
 
     Shape:
         scores: ``(..., S)`` -> the same array, rows summing to 1 (or 0 for blocked rows).
+
+    Examples:
+        >>> masked_softmax(np.array([[0.0, 0.0], [-np.inf, -np.inf]])).tolist()
+        [[0.5, 0.5], [0.0, 0.0]]
     """
     if scores.shape[-1] == 0:  # no keys (S = 0): nothing to normalise; the output is zeros
         return scores
@@ -149,73 +98,91 @@ def masked_softmax(scores: np.ndarray, masked: bool = True) -> np.ndarray:
     return scores
 
 
-# --8<-- [start:sdpa]
+def _sdpa_mask(attn_mask: Any, is_causal: bool, key_padding_mask: Any, T: int, S: int,
+               ndim: int, dtype: Any) -> np.ndarray | None:
+    """``attn_mask`` + the causal mask + the key padding mask, as one additive float mask."""
+    mask = to_additive_mask(attn_mask, dtype)
+    if is_causal:
+        causal = to_additive_mask(causal_mask(T, S), dtype)  # (T, S)
+        mask = causal if mask is None else mask + causal
+    if key_padding_mask is not None:
+        kpm = to_additive_mask(key_padding_mask, dtype)
+        kpm = kpm.reshape(kpm.shape[0], *([1] * (ndim - 2)), S)  # (N, S) -> (N, 1, ..., 1, S)
+        mask = kpm if mask is None else mask + kpm
+    return mask
+
+
+# --8<-- [start:scaled_dot_product_attention]
 def scaled_dot_product_attention(
-    q: np.ndarray,
-    k: np.ndarray,
-    v: np.ndarray,
+    query: np.ndarray,
+    key: np.ndarray,
+    value: np.ndarray,
     attn_mask: np.ndarray | None = None,
     dropout_p: float = 0.0,
     is_causal: bool = False,
+    scale: float | None = None,
     *,
     key_padding_mask: np.ndarray | None = None,
     rng: np.random.Generator | None = None,
     return_cache: bool = False,
 ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, AttentionCache]:
-    """``softmax(q kᵀ / √D + mask) v``, returning the output and the attention weights.
+    """``softmax(q kᵀ · scale + mask) v``, returning the output and the attention weights.
+
+    The same arguments as :func:`transformer_anatomy.torch.scaled_dot_product_attention`; the
+    keyword-only ones after ``*`` are NumPy-only.
 
     Args:
-        q, k, v: queries, keys, values (any leading axes, shared by all three).
+        query, key, value: queries, keys, values (any leading axes, shared by all three).
         attn_mask: bool (True = blocked) or float (added to the scores), broadcastable to
             ``(..., T, S)``.
         dropout_p: dropout on the attention weights (needs ``rng``); 0 in evaluation.
         is_causal: block keys after the query (``s > t``), in addition to ``attn_mask``.
-        key_padding_mask: bool (True = padding) or float, ``(N, S)``: blocks whole key columns
-            of each sequence; ``N`` is the first axis of ``q``.
-        rng: generator for the dropout mask.
-        return_cache: also return an :class:`AttentionCache` for the backward pass.
+        scale: factor applied to the scores; default ``1/√D``.
+        key_padding_mask: NumPy-only. Bool (True = padding) or float, ``(N, S)``: blocks
+            whole key columns of each sequence; ``N`` is the first axis of ``query``.
+        rng: NumPy-only. Generator for the dropout mask.
+        return_cache: NumPy-only. Also return an :class:`AttentionCache` for the backward pass.
 
     A query row with every key blocked gets zero weights and a zero output (as
     ``F.scaled_dot_product_attention`` in torch 2.13; ``nn.MultiheadAttention`` gives NaN).
 
     Shape:
-        q: ``(N, ..., T, D)``, k: ``(N, ..., S, D)``, v: ``(N, ..., S, Dv)``;
+        query: ``(N, ..., T, D)``, key: ``(N, ..., S, D)``, value: ``(N, ..., S, Dv)``;
         attn_mask: broadcastable to ``(N, ..., T, S)`` (e.g. ``(T, S)``, or ``(N*H, T, S)`` with
         heads folded into the batch axis); key_padding_mask: ``(N, S)``
         -> output ``(N, ..., T, Dv)``, weights ``(N, ..., T, S)``.
+
+    Examples:
+        >>> x = np.eye(2)[None]  # (N=1, T=2, D=2)
+        >>> out, w = scaled_dot_product_attention(x, x, x, is_causal=True)
+        >>> w[0].round(3).tolist()
+        [[1.0, 0.0], [0.33, 0.67]]
     """
-    check_qkv_shapes(np.shape(q), np.shape(k), np.shape(v))  # the torch function's checks and wording
+    check_qkv_shapes(np.shape(query), np.shape(key), np.shape(value))  # the torch function's checks and wording
     if dropout_p:
         check_probability("dropout_p", dropout_p)
-    T, S = q.shape[-2], k.shape[-2]
-    scale = 1.0 / math.sqrt(q.shape[-1])  # 1/√D
-    scores = (q * scale) @ np.swapaxes(k, -1, -2)  # (..., T, D) @ (..., D, S) -> (..., T, S)
-    mask = to_additive_mask(attn_mask, scores.dtype)
-    if is_causal:
-        causal = to_additive_mask(np.triu(np.ones((T, S), dtype=bool), k=1), scores.dtype)  # (T, S)
-        mask = causal if mask is None else mask + causal
-    if key_padding_mask is not None:
-        kpm = to_additive_mask(key_padding_mask, scores.dtype)
-        kpm = kpm.reshape(kpm.shape[0], *([1] * (q.ndim - 2)), S)  # (N, S) -> (N, 1, ..., 1, S)
-        mask = kpm if mask is None else mask + kpm
+    T, S = query.shape[-2], key.shape[-2]
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale  # 1/√D
+    scores = (query * scale) @ np.swapaxes(key, -1, -2)  # (..., T, D) @ (..., D, S) -> (..., T, S)
+    mask = _sdpa_mask(attn_mask, is_causal, key_padding_mask, T, S, query.ndim, scores.dtype)
     if mask is not None:  # blocked entries become -inf, (..., T, S)
         if np.broadcast_shapes(scores.shape, mask.shape) == scores.shape:
             scores += mask
-        else:  # the mask has more leading axes than q and k
+        else:  # the mask has more leading axes than query and key
             scores = scores + mask
     probs = masked_softmax(scores, masked=mask is not None)  # each row sums to 1, (..., T, S)
     weights, drop = probs, None
     if dropout_p > 0.0:
         drop = keep_mask(rng, probs.shape, dropout_p, probs.dtype)  # 0 or 1/(1-p), (..., T, S)
         weights = probs * drop
-    out = weights @ v  # (..., T, S) @ (..., S, Dv) -> (..., T, Dv)
+    out = weights @ value  # (..., T, S) @ (..., S, Dv) -> (..., T, Dv)
     if return_cache:
-        return out, weights, AttentionCache(q, k, v, probs, weights, drop, scale)
+        return out, weights, AttentionCache(query, key, value, probs, weights, drop, scale)
     return out, weights
-# --8<-- [end:sdpa]
+# --8<-- [end:scaled_dot_product_attention]
 
 
-# --8<-- [start:sdpa_backward]
+# --8<-- [start:scaled_dot_product_attention_backward]
 def scaled_dot_product_attention_backward(
     dout: np.ndarray, cache: AttentionCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -227,6 +194,13 @@ def scaled_dot_product_attention_backward(
 
     Shape:
         dout: ``(..., T, Dv)`` -> dq ``(..., T, D)``, dk ``(..., S, D)``, dv ``(..., S, Dv)``.
+
+    Examples:
+        >>> x = np.ones((1, 2, 4))
+        >>> out, _, cache = scaled_dot_product_attention(x, x, x, return_cache=True)
+        >>> dq, dk, dv = scaled_dot_product_attention_backward(np.ones_like(out), cache)
+        >>> dv.tolist() == np.ones((1, 2, 4)).tolist(), float(abs(dq).max())
+        (True, 0.0)
     """
     q, k, v, probs, weights, drop, scale = cache
     dv = np.swapaxes(weights, -1, -2) @ dout  # (..., S, T) @ (..., T, Dv) -> (..., S, Dv)
@@ -241,21 +215,47 @@ def scaled_dot_product_attention_backward(
     dq = dprobs @ k  # (..., T, S) @ (..., S, D) -> (..., T, D)
     dk = np.swapaxes(dprobs, -1, -2) @ q  # (..., S, T) @ (..., T, D) -> (..., S, D)
     return dq, dk, dv
-# --8<-- [end:sdpa_backward]
-
-
-def _xavier_uniform(rng: np.random.Generator, shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
-    fan_out, fan_in = shape
-    bound = math.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-bound, bound, shape).astype(dtype)
+# --8<-- [end:scaled_dot_product_attention_backward]
 
 
 def check_heads(embed_dim: int, num_heads: int) -> None:
-    """Raise ``ValueError`` unless ``num_heads > 0`` and divides ``embed_dim``."""
+    """Raise ``ValueError`` unless ``num_heads > 0`` and divides ``embed_dim``.
+
+    Examples:
+        >>> check_heads(8, 2)
+        >>> check_heads(10, 4)
+        Traceback (most recent call last):
+        ...
+        ValueError: d_model=10 is not divisible by nhead=4
+    """
     check_positive("d_model", embed_dim)
     check_positive("nhead", num_heads)
     if embed_dim % num_heads != 0:
         raise ValueError(f"d_model={embed_dim} is not divisible by nhead={num_heads}")
+
+
+class MHACache(NamedTuple):
+    """What :meth:`MultiheadAttention.backward` needs from the forward pass.
+
+    ``mode`` is ``"self"`` (one fused q/k/v matmul), ``"kv"`` (a fused k/v matmul) or
+    ``"sep"`` (three matmuls); ``inputs`` are the flattened projection inputs of that mode.
+
+    Shape:
+        inputs: ``(N·T, E)`` and/or ``(N·S, kdim)``, ``(N·S, vdim)``; shape: ``(N, T, S)``.
+
+    Examples:
+        >>> m = MultiheadAttention(4, 2, batch_first=True, rng=0)
+        >>> x = np.ones((1, 3, 4), dtype=np.float32)
+        >>> _ = m(x, x, x)
+        >>> m._cached().mode, m._cached().shape
+        ('self', (1, 3, 3))
+    """
+
+    mode: str  # "self", "kv" or "sep"
+    inputs: tuple[np.ndarray, ...]  # the 2-D inputs of the projections of that mode
+    attn: AttentionCache  # the per-head attention
+    shape: tuple[int, int, int]  # (N, T, S)
+    unbatched: bool  # the input was (L, E)
 
 
 class MultiheadAttention(Module):
@@ -279,17 +279,27 @@ class MultiheadAttention(Module):
         dropout: dropout on the attention weights (training only).
         bias: whether the projections have biases.
         kdim, vdim: widths of key and value inputs (default ``E``).
-        batch_first: inputs ``(N, T, E)`` if True (default here), ``(T, N, E)`` if False.
+        batch_first: inputs ``(N, T, E)`` if True, ``(T, N, E)`` if False (the default, as
+            ``torch.nn.MultiheadAttention``).
         dtype: float32 (default) or float64.
         rng: generator (or seed) for initial weights and dropout.
 
     Shape:
-        query: ``(N, T, E)``, key: ``(N, S, kdim)``, value: ``(N, S, vdim)`` (batch-first;
-        unbatched ``(T, E)`` works too); key_padding_mask: ``(N, S)``; attn_mask: ``(T, S)`` or
-        ``(N*H, T, S)`` -> output ``(N, T, E)``, weights ``(N, T, S)`` (averaged) or
-        ``(N, H, T, S)``.
-        backward: dout ``(N, T, E)`` -> dquery ``(N, T, E)``, dkey ``(N, S, kdim)``,
-        dvalue ``(N, S, vdim)``.
+        query: ``(T, N, E)`` (``(N, T, E)`` with ``batch_first``; unbatched ``(T, E)`` works
+        too), key: ``(S, N, kdim)``, value: ``(S, N, vdim)``; key_padding_mask: ``(N, S)``;
+        attn_mask: ``(T, S)`` or ``(N*H, T, S)`` -> output like query, weights ``(N, T, S)``
+        (averaged) or ``(N, H, T, S)``.
+        backward: dout like the output -> dquery, dkey, dvalue like query, key, value.
+
+    Examples:
+        >>> m = MultiheadAttention(8, 2, batch_first=True, rng=0)
+        >>> x = np.random.default_rng(0).normal(size=(2, 5, 8))
+        >>> out, w = m(x, x, x, is_causal=True)
+        >>> out.shape, w.shape
+        ((2, 5, 8), (2, 5, 5))
+        >>> dx, dkey, dvalue = m.backward(np.ones_like(out))  # self-attention: the total in dx
+        >>> dx.shape, dkey, dvalue
+        ((2, 5, 8), None, None)
     """
 
     def __init__(
@@ -298,10 +308,10 @@ class MultiheadAttention(Module):
         num_heads: int,
         dropout: float = 0.0,
         bias: bool = True,
+        *,
         kdim: int | None = None,
         vdim: int | None = None,
-        batch_first: bool = True,
-        *,
+        batch_first: bool = False,
         dtype: Any = np.float32,
         rng: np.random.Generator | int | None = None,
     ) -> None:
@@ -318,19 +328,18 @@ class MultiheadAttention(Module):
         self.rng = make_rng(rng)
         E = self.embed_dim
         if self._qkv_same_embed_dim:
-            self.register_parameter("in_proj_weight", _xavier_uniform(self.rng, (3 * E, E), dt))
+            self.register_parameter("in_proj_weight", xavier_uniform(self.rng, (3 * E, E), dt))
         else:
-            self.register_parameter("q_proj_weight", _xavier_uniform(self.rng, (E, E), dt))
-            self.register_parameter("k_proj_weight", _xavier_uniform(self.rng, (E, self.kdim), dt))
-            self.register_parameter("v_proj_weight", _xavier_uniform(self.rng, (E, self.vdim), dt))
+            self.register_parameter("q_proj_weight", xavier_uniform(self.rng, (E, E), dt))
+            self.register_parameter("k_proj_weight", xavier_uniform(self.rng, (E, self.kdim), dt))
+            self.register_parameter("v_proj_weight", xavier_uniform(self.rng, (E, self.vdim), dt))
         if bias:
             self.register_parameter("in_proj_bias", np.zeros(3 * E, dtype=dt))
         self.out_proj = Linear(E, E, bias=bias, dtype=dt, rng=self.rng)
         if bias:
             self.out_proj.bias[...] = 0.0
-        self._cache: dict[str, Any] = {}
 
-    # -- projections (weights of q, k, v as views of the packed matrix) -----------------
+    # -- weights of q, k, v as views of the packed matrix -------------------------------
     def _proj_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._qkv_same_embed_dim:
             W = self.in_proj_weight  # (3E, E)
@@ -344,6 +353,207 @@ class MultiheadAttention(Module):
         E = self.embed_dim
         b = self.in_proj_bias
         return b[:E], b[E : 2 * E], b[2 * E :]
+
+    def _split_heads(self, x2: np.ndarray, N: int, L: int) -> np.ndarray:
+        """``(N·L, E)`` -> ``(N, H, L, E/H)``."""
+        return x2.reshape(N, L, self.num_heads, self.head_dim).transpose(0, 2, 1, 3)
+
+    def _merge_heads(self, x: np.ndarray) -> np.ndarray:
+        """``(N, H, L, E/H)`` -> ``(N·L, E)``, the inverse of :meth:`_split_heads`."""
+        N, _, L, _ = x.shape
+        return x.transpose(0, 2, 1, 3).reshape(N * L, self.embed_dim)
+
+    # -- mode "sep": three projections (the general path) -------------------------------
+    # --8<-- [start:mha_split_heads]
+    def _project_sep(self, query: np.ndarray, key: np.ndarray, value: np.ndarray):
+        """``q = query W_qᵀ + b_q`` (likewise k, v), each split into ``H`` heads of width E/H."""
+        (N, T, E), S = query.shape, key.shape[1]
+        Wq, Wk, Wv = self._proj_weights()
+        bq, bk, bv = self._proj_biases()
+        q2 = query.reshape(N * T, E)  # (N, T, E) -> (N·T, E)
+        k2 = key.reshape(N * S, self.kdim)  # (N, S, kdim) -> (N·S, kdim)
+        v2 = value.reshape(N * S, self.vdim)  # (N, S, vdim) -> (N·S, vdim)
+        q = q2 @ Wq.T  # (N·T, E) @ (E, E) -> (N·T, E)
+        k = k2 @ Wk.T  # (N·S, kdim) @ (kdim, E) -> (N·S, E)
+        v = v2 @ Wv.T  # (N·S, vdim) @ (vdim, E) -> (N·S, E)
+        if bq is not None:
+            q += bq
+            k += bk
+            v += bv
+        heads = self._split_heads(q, N, T), self._split_heads(k, N, S), self._split_heads(v, N, S)
+        return heads, (q2, k2, v2)  # (N, H, T, E/H), 2 x (N, H, S, E/H)
+    # --8<-- [end:mha_split_heads]
+
+    def _project_sep_backward(self, dq, dk, dv, inputs):
+        q2, k2, v2 = inputs
+        N, _, T, _ = dq.shape
+        S = dk.shape[2]
+        E = self.embed_dim
+        dq2, dk2, dv2 = self._merge_heads(dq), self._merge_heads(dk), self._merge_heads(dv)  # (N·L, E)
+        if self._qkv_same_embed_dim:
+            dW = self._grads["in_proj_weight"]
+            dWq, dWk, dWv = dW[:E], dW[E : 2 * E], dW[2 * E :]
+        else:
+            dWq, dWk, dWv = (self._grads[n] for n in ("q_proj_weight", "k_proj_weight", "v_proj_weight"))
+        np.matmul(dq2.T, q2, out=dWq)  # (E, N·T) @ (N·T, E) -> (E, E)
+        np.matmul(dk2.T, k2, out=dWk)  # (E, N·S) @ (N·S, kdim) -> (E, kdim)
+        np.matmul(dv2.T, v2, out=dWv)  # (E, N·S) @ (N·S, vdim) -> (E, vdim)
+        if "in_proj_bias" in self._params:
+            db = self._grads["in_proj_bias"]
+            np.sum(dq2, axis=0, out=db[:E])
+            np.sum(dk2, axis=0, out=db[E : 2 * E])
+            np.sum(dv2, axis=0, out=db[2 * E :])
+        Wq, Wk, Wv = self._proj_weights()
+        return (
+            (dq2 @ Wq).reshape(N, T, E),  # (N·T, E) @ (E, E) -> (N, T, E)
+            (dk2 @ Wk).reshape(N, S, self.kdim),  # (N·S, E) @ (E, kdim) -> (N, S, kdim)
+            (dv2 @ Wv).reshape(N, S, self.vdim),  # (N·S, E) @ (E, vdim) -> (N, S, vdim)
+        )
+
+    # -- mode "self": query is key is value, one (E, 3E) matmul --------------------------
+    def _project_self(self, x: np.ndarray):
+        N, T, E = x.shape
+        H, D = self.num_heads, self.head_dim
+        x2 = x.reshape(N * T, E)  # (N, T, E) -> (N·T, E)
+        qkv = x2 @ self.in_proj_weight.T  # (N·T, E) @ (E, 3E) -> (N·T, 3E)
+        if "in_proj_bias" in self._params:
+            qkv += self.in_proj_bias
+        qkv = qkv.reshape(N, T, 3, H, D).transpose(2, 0, 3, 1, 4)  # -> (3, N, H, T, D)
+        q, k, v = np.ascontiguousarray(qkv)  # each (N, H, T, D)
+        return (q, k, v), (x2,)
+
+    def _project_self_backward(self, dq, dk, dv, inputs):
+        (x2,) = inputs
+        N, H, T, D = dq.shape
+        E = self.embed_dim
+        dqkv = np.empty((N, T, 3, H, D), dtype=dq.dtype)
+        dqkv_heads = dqkv.transpose(2, 0, 3, 1, 4)  # view (3, N, H, T, D)
+        dqkv_heads[0], dqkv_heads[1], dqkv_heads[2] = dq, dk, dv
+        dqkv2 = dqkv.reshape(N * T, 3 * E)  # (N, T, 3, H, D) -> (N·T, 3E)
+        np.matmul(dqkv2.T, x2, out=self._grads["in_proj_weight"])  # (3E, N·T) @ (N·T, E)
+        if "in_proj_bias" in self._params:
+            np.sum(dqkv2, axis=0, out=self._grads["in_proj_bias"])
+        dx = dqkv2 @ self.in_proj_weight  # (N·T, 3E) @ (3E, E) -> (N·T, E)
+        return dx.reshape(N, T, E), None, None  # the total input gradient
+
+    # -- mode "kv": key is value, one (E, 2E) matmul for k and v -------------------------
+    def _project_kv(self, query: np.ndarray, key: np.ndarray):
+        (N, T, E), S = query.shape, key.shape[1]
+        H, D = self.num_heads, self.head_dim
+        Wq, _, _ = self._proj_weights()
+        bq, _, _ = self._proj_biases()
+        q2 = query.reshape(N * T, E)  # (N, T, E) -> (N·T, E)
+        q = q2 @ Wq.T  # (N·T, E) @ (E, E) -> (N·T, E)
+        k2 = key.reshape(N * S, self.kdim)  # (N, S, E) -> (N·S, E)
+        kv = k2 @ self.in_proj_weight[E:].T  # (N·S, E) @ (E, 2E) -> (N·S, 2E)
+        if bq is not None:
+            q += bq
+            kv += self.in_proj_bias[E:]
+        kv = kv.reshape(N, S, 2, H, D).transpose(2, 0, 3, 1, 4)  # -> (2, N, H, S, D)
+        k, v = np.ascontiguousarray(kv)  # each (N, H, S, D)
+        return (self._split_heads(q, N, T), k, v), (q2, k2)
+
+    def _project_kv_backward(self, dq, dk, dv, inputs):
+        q2, k2 = inputs
+        N, H, T, D = dq.shape
+        S, E = dk.shape[2], self.embed_dim
+        dq2 = self._merge_heads(dq)  # (N, H, T, D) -> (N·T, E)
+        dkv = np.empty((N, S, 2, H, D), dtype=dk.dtype)
+        dkv_heads = dkv.transpose(2, 0, 3, 1, 4)  # view (2, N, H, S, D)
+        dkv_heads[0], dkv_heads[1] = dk, dv
+        dkv2 = dkv.reshape(N * S, 2 * E)  # (N, S, 2, H, D) -> (N·S, 2E)
+        dW = self._grads["in_proj_weight"]
+        np.matmul(dq2.T, q2, out=dW[:E])  # (E, N·T) @ (N·T, E) -> (E, E)
+        np.matmul(dkv2.T, k2, out=dW[E:])  # (2E, N·S) @ (N·S, E) -> (2E, E)
+        if "in_proj_bias" in self._params:
+            db = self._grads["in_proj_bias"]
+            np.sum(dq2, axis=0, out=db[:E])
+            np.sum(dkv2, axis=0, out=db[E:])
+        dquery = dq2 @ self.in_proj_weight[:E]  # (N·T, E) @ (E, E) -> (N·T, E)
+        dkey = dkv2 @ self.in_proj_weight[E:]  # (N·S, 2E) @ (2E, E) -> (N·S, E)
+        return dquery.reshape(N, T, E), dkey.reshape(N, S, E), None  # dkey: the total for key and value
+
+    # -- the three modes behind one pair ------------------------------------------------
+    def _mode(self, query: Any, key: Any, value: Any) -> str:
+        """Which projections can be fused: ``"self"``, ``"kv"`` or ``"sep"``."""
+        if key is value and self._qkv_same_embed_dim:
+            return "self" if query is key else "kv"
+        return "sep"
+
+    def project_qkv(self, query: np.ndarray, key: np.ndarray, value: np.ndarray, *, mode: str | None = None):
+        """Per-head ``q, k, v`` and what their backward needs, fusing matmuls where it can.
+
+        ``mode`` (NumPy-only) names the fused path when the caller has lost the ``is``
+        identity of its arrays (a transposed view); by default it is read from them.
+
+        Shape:
+            query ``(N, T, E)``, key ``(N, S, kdim)``, value ``(N, S, vdim)`` (batch-first) ->
+            ``((q (N, H, T, E/H), k (N, H, S, E/H), v (N, H, S, E/H)), inputs)``.
+        """
+        mode = mode or self._mode(query, key, value)
+        if mode == "self":
+            return self._project_self(query)
+        if mode == "kv":
+            return self._project_kv(query, key)
+        return self._project_sep(query, key, value)
+
+    def project_qkv_backward(self, dq, dk, dv, mode: str, inputs: tuple[np.ndarray, ...]):
+        """Fills the projection gradients; returns ``(dquery, dkey, dvalue)`` (``None`` where a
+        fused mode returned the total elsewhere).
+
+        Shape:
+            dq ``(N, H, T, E/H)``, dk and dv ``(N, H, S, E/H)`` -> dquery ``(N, T, E)``,
+            dkey ``(N, S, kdim)`` or None, dvalue ``(N, S, vdim)`` or None.
+        """
+        backward = {"self": self._project_self_backward, "kv": self._project_kv_backward,
+                    "sep": self._project_sep_backward}[mode]
+        return backward(dq, dk, dv, inputs)
+
+    def attend(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None = None,
+               is_causal: bool = False, need_weights: bool = False, *, return_cache: bool = False):
+        """Attention on the projected heads, then concatenate the heads and apply ``out_proj``.
+
+        As the torch backend's ``attend``; ``return_cache`` (NumPy-only) also returns the
+        :class:`AttentionCache` that :meth:`attend_backward` needs.
+
+        Shape:
+            q ``(N, H, T, E/H)``, k, v ``(N, H, S, E/H)``, mask broadcastable to
+            ``(N, H, T, S)`` -> output ``(N, T, E)``, weights ``(N, H, T, S)`` or None
+            [, cache].
+        """
+        N, _, T, _ = q.shape
+        p = self.dropout if self.training else 0.0
+        heads, weights, cache = scaled_dot_product_attention(
+            q, k, v, mask, dropout_p=p, is_causal=is_causal, rng=self.rng, return_cache=True
+        )  # heads: (N, H, T, D), weights: (N, H, T, S)
+        concat = self._merge_heads(heads).reshape(N, T, self.embed_dim)  # (N, H, T, D) -> (N, T, H·D = E)
+        out = self.out_proj(concat)  # (N, T, E) @ (E, E) -> (N, T, E)
+        weights = weights if need_weights else None
+        return (out, weights, cache) if return_cache else (out, weights)
+
+    def attend_backward(self, dout: np.ndarray, cache: AttentionCache):
+        """Back through ``out_proj``, the concatenation and the attention: ``dq, dk, dv``.
+
+        Shape:
+            dout ``(N, T, E)`` -> dq ``(N, H, T, E/H)``, dk, dv ``(N, H, S, E/H)``.
+        """
+        N, T, _ = dout.shape
+        dconcat = self.out_proj.backward(dout)  # (N, T, E)
+        dheads = self._split_heads(dconcat.reshape(N * T, self.embed_dim), N, T)  # -> (N, H, T, D)
+        return scaled_dot_product_attention_backward(dheads, cache)  # (N, H, ·, D)
+
+    # -- layout: unbatched / sequence-first inputs to batch-first and back ---------------
+    def _to_batch_first(self, x: np.ndarray, unbatched: bool) -> np.ndarray:
+        if unbatched:
+            return x[None]  # (L, E) -> (1, L, E)
+        return x if self.batch_first else x.swapaxes(0, 1)  # (L, N, E) -> (N, L, E)
+
+    def _from_batch_first(self, x: np.ndarray | None, unbatched: bool) -> np.ndarray | None:
+        if x is None:
+            return None
+        if unbatched:
+            return x[0]  # (1, L, ·) -> (L, ·)
+        return x if self.batch_first else x.swapaxes(0, 1)  # (N, L, ·) -> (L, N, ·)
 
     # --8<-- [start:mha_forward]
     def forward(
@@ -362,82 +572,22 @@ class MultiheadAttention(Module):
         ``is_causal=True`` without ``attn_mask`` applies the causal mask (PyTorch requires the
         mask itself and treats the flag as a hint).
         """
-        same = self._qkv_same_embed_dim
-        mode = "self" if (query is key and key is value and same) else (
-            "kv" if (key is value and same) else "sep")  # which projections can be fused
+        mode = self._mode(query, key, value)  # before the casts, which keep `is` identity
         query, key, value = self._check_inputs(query, key, value)
         unbatched = query.ndim == 2
-        if unbatched:  # (T, E) -> (1, T, E)
-            query, key, value = query[None], key[None], value[None]
-            if key_padding_mask is not None:
-                key_padding_mask = np.asarray(key_padding_mask)[None]
-        elif not self.batch_first:  # (T, N, E) -> (N, T, E)
-            query, key, value = (a.swapaxes(0, 1) for a in (query, key, value))  # (L, N, ·) -> (N, L, ·)
-        N, T, E = query.shape  # batch, target length, model width
-        S = key.shape[1]  # source length
-        H, D = self.num_heads, self.head_dim  # heads, head width E/H
-        if E != self.embed_dim:
-            raise ValueError(f"query has feature size {E}, expected embed_dim={self.embed_dim}")
+        if unbatched and key_padding_mask is not None:
+            key_padding_mask = np.asarray(key_padding_mask)[None]  # (S,) -> (1, S)
+        query, key, value = (self._to_batch_first(a, unbatched) for a in (query, key, value))
+        (N, T, _), S = query.shape, key.shape[1]  # batch, target length, source length
         if key.shape[0] != N or value.shape[:2] != key.shape[:2]:
             raise ValueError(
                 f"batch/length mismatch: query {query.shape}, key {key.shape}, value {value.shape}"
             )
-        if is_causal and attn_mask is None:
-            attn_mask = np.triu(np.ones((T, S), dtype=bool), k=1)  # True above the diagonal
-        mask = merge_masks(attn_mask, key_padding_mask, N, H, T, S, query.dtype)
-
-        # --8<-- [start:mha_split_heads]
-        Wq, Wk, Wv = self._proj_weights()
-        bq, bk, bv = self._proj_biases()
-        if mode == "self":  # one fused matmul for q, k and v
-            x2 = query.reshape(N * T, E)  # (N, T, E) -> (N·T, E)
-            qkv = x2 @ self.in_proj_weight.T  # (N·T, E) @ (E, 3E) -> (N·T, 3E)
-            if bq is not None:
-                qkv += self.in_proj_bias
-            qkv = qkv.reshape(N, T, 3, H, D).transpose(2, 0, 3, 1, 4)  # -> (3, N, H, T, D)
-            q, k, v = np.ascontiguousarray(qkv)  # each (N, H, T, D)
-            inputs = (x2,)
-        else:
-            q2 = query.reshape(N * T, E)  # (N, T, E) -> (N·T, E)
-            q = q2 @ Wq.T  # (N·T, E) @ (E, E) -> (N·T, E)
-            if bq is not None:
-                q += bq
-            q = q.reshape(N, T, H, D).transpose(0, 2, 1, 3)  # (N·T, E) -> (N, H, T, D)
-            if mode == "kv":  # one fused matmul for k and v
-                k2 = key.reshape(N * S, self.kdim)  # (N, S, E) -> (N·S, E)
-                kv = k2 @ self.in_proj_weight[E:].T  # (N·S, E) @ (E, 2E) -> (N·S, 2E)
-                if bk is not None:
-                    kv += self.in_proj_bias[E:]
-                kv = kv.reshape(N, S, 2, H, D).transpose(2, 0, 3, 1, 4)  # -> (2, N, H, S, D)
-                k, v = np.ascontiguousarray(kv)  # each (N, H, S, D)
-                inputs = (q2, k2)
-            else:
-                k2 = key.reshape(N * S, self.kdim)  # (N, S, kdim) -> (N·S, kdim)
-                v2 = value.reshape(N * S, self.vdim)  # (N, S, vdim) -> (N·S, vdim)
-                k = k2 @ Wk.T  # (N·S, kdim) @ (kdim, E) -> (N·S, E)
-                v = v2 @ Wv.T  # (N·S, vdim) @ (vdim, E) -> (N·S, E)
-                if bk is not None:
-                    k += bk
-                    v += bv
-                k = k.reshape(N, S, H, D).transpose(0, 2, 1, 3)  # (N·S, E) -> (N, H, S, D)
-                v = v.reshape(N, S, H, D).transpose(0, 2, 1, 3)  # (N·S, E) -> (N, H, S, D)
-                inputs = (q2, k2, v2)
-        # --8<-- [end:mha_split_heads]
-
-        p = self.dropout if self.training else 0.0
-        heads, weights, attn_cache = scaled_dot_product_attention(
-            q, k, v, mask, dropout_p=p, rng=self.rng, return_cache=True
-        )  # heads: (N, H, T, D), weights: (N, H, T, S)
-        concat = heads.transpose(0, 2, 1, 3).reshape(N, T, E)  # (N, H, T, D) -> (N, T, H·D = E)
-        out = self.out_proj(concat)  # (N, T, E) @ (E, E) -> (N, T, E)
-        self._cache = dict(mode=mode, inputs=inputs, attn=attn_cache, shape=(N, T, S),
-                           unbatched=unbatched, key_shape=key.shape, value_shape=value.shape)
-        self._forwarded(out[0] if unbatched else (out if self.batch_first else out.swapaxes(0, 1)))
-
-        if unbatched:
-            out = out[0]
-        elif not self.batch_first:
-            out = out.swapaxes(0, 1)  # (N, T, E) -> (T, N, E)
+        mask = merge_masks(attn_mask, key_padding_mask, N, self.num_heads, T, S, query.dtype, is_causal)
+        (q, k, v), inputs = self.project_qkv(query, key, value, mode=mode)  # (N, H, T, D), 2 x (N, H, S, D)
+        out, weights, attn = self.attend(q, k, v, mask, need_weights=True, return_cache=True)  # (N, T, E), (N, H, T, S)
+        out = self._forwarded(self._from_batch_first(out, unbatched),
+                              cache=MHACache(mode, inputs, attn, (N, T, S), unbatched))
         if not need_weights:
             return out, None
         if average_attn_weights:
@@ -455,78 +605,14 @@ class MultiheadAttention(Module):
         with ``dvalue = None``.
 
         Shape:
-            dout: ``(N, T, E)`` -> dquery ``(N, T, E)``, dkey ``(N, S, kdim)``,
-            dvalue ``(N, S, vdim)``; dW_in ``(3E, E)``, db_in ``(3E,)``, dW_out ``(E, E)``.
+            dout: like the output -> dquery, dkey, dvalue like query, key, value;
+            dW_in ``(3E, E)``, db_in ``(3E,)``, dW_out ``(E, E)``.
         """
         dout = self._grad_input("dout", dout)
-        c = self._cache
-        N, T, S = c["shape"]
-        H, D, E = self.num_heads, self.head_dim, self.embed_dim
-        if c["unbatched"]:
-            dout = dout[None]
-        elif not self.batch_first:
-            dout = dout.swapaxes(0, 1)  # (T, N, E) -> (N, T, E)
-        dconcat = self.out_proj.backward(dout)  # (N, T, E)
-        dheads = dconcat.reshape(N, T, H, D).transpose(0, 2, 1, 3)  # (N, T, E) -> (N, H, T, D)
-        dq, dk, dv = scaled_dot_product_attention_backward(dheads, c["attn"])  # (N, H, ·, D)
-        mode, inputs = c["mode"], c["inputs"]
-        has_bias = "in_proj_bias" in self._params
-        db = self._grads["in_proj_bias"] if has_bias else None
-        if mode == "self":
-            (x2,) = inputs
-            dqkv = np.empty((N, T, 3, H, D), dtype=dq.dtype)
-            dqkv_heads = dqkv.transpose(2, 0, 3, 1, 4)  # view (3, N, H, T, D)
-            dqkv_heads[0], dqkv_heads[1], dqkv_heads[2] = dq, dk, dv
-            dqkv2 = dqkv.reshape(N * T, 3 * E)  # (N, T, 3, H, D) -> (N·T, 3E)
-            np.matmul(dqkv2.T, x2, out=self._grads["in_proj_weight"])  # (3E, N·T) @ (N·T, E)
-            if has_bias:
-                np.sum(dqkv2, axis=0, out=db)
-            dx = dqkv2 @ self.in_proj_weight  # (N·T, 3E) @ (3E, E) -> (N·T, E)
-            grads = (dx.reshape(N, T, E), None, None)  # (N·T, E) -> (N, T, E)
-        else:
-            dq2 = dq.transpose(0, 2, 1, 3).reshape(N * T, E)  # (N, H, T, D) -> (N·T, E)
-            Wq, Wk, Wv = self._proj_weights()
-            if mode == "kv":
-                q2, k2 = inputs
-                dkv = np.empty((N, S, 2, H, D), dtype=dk.dtype)
-                dkv_heads = dkv.transpose(2, 0, 3, 1, 4)  # view (2, N, H, S, D)
-                dkv_heads[0], dkv_heads[1] = dk, dv
-                dkv2 = dkv.reshape(N * S, 2 * E)  # (N, S, 2, H, D) -> (N·S, 2E)
-                dW = self._grads["in_proj_weight"]
-                np.matmul(dq2.T, q2, out=dW[:E])  # (E, N·T) @ (N·T, E) -> (E, E)
-                np.matmul(dkv2.T, k2, out=dW[E:])  # (2E, N·S) @ (N·S, E) -> (2E, E)
-                if has_bias:
-                    np.sum(dq2, axis=0, out=db[:E])
-                    np.sum(dkv2, axis=0, out=db[E:])
-                dquery = dq2 @ Wq  # (N·T, E) @ (E, E) -> (N·T, E)
-                dkey = dkv2 @ self.in_proj_weight[E:]  # (N·S, 2E) @ (2E, E) -> (N·S, E)
-                grads = (dquery.reshape(N, T, E), dkey.reshape(N, S, E), None)  # -> (N, T, E), (N, S, E)
-            else:
-                q2, k2, v2 = inputs
-                dk2 = dk.transpose(0, 2, 1, 3).reshape(N * S, E)  # (N, H, S, D) -> (N·S, E)
-                dv2 = dv.transpose(0, 2, 1, 3).reshape(N * S, E)  # (N, H, S, D) -> (N·S, E)
-                if self._qkv_same_embed_dim:
-                    dW = self._grads["in_proj_weight"]
-                    dWq, dWk, dWv = dW[:E], dW[E : 2 * E], dW[2 * E :]
-                else:
-                    dWq, dWk, dWv = (self._grads[n] for n in ("q_proj_weight", "k_proj_weight", "v_proj_weight"))
-                np.matmul(dq2.T, q2, out=dWq)  # (E, N·T) @ (N·T, E) -> (E, E)
-                np.matmul(dk2.T, k2, out=dWk)  # (E, N·S) @ (N·S, kdim) -> (E, kdim)
-                np.matmul(dv2.T, v2, out=dWv)  # (E, N·S) @ (N·S, vdim) -> (E, vdim)
-                if has_bias:
-                    np.sum(dq2, axis=0, out=db[:E])
-                    np.sum(dk2, axis=0, out=db[E : 2 * E])
-                    np.sum(dv2, axis=0, out=db[2 * E :])
-                grads = (
-                    (dq2 @ Wq).reshape(N, T, E),  # (N·T, E) @ (E, E) -> (N, T, E)
-                    (dk2 @ Wk).reshape(N, S, self.kdim),  # (N·S, E) @ (E, kdim) -> (N, S, kdim)
-                    (dv2 @ Wv).reshape(N, S, self.vdim),  # (N·S, E) @ (E, vdim) -> (N, S, vdim)
-                )
-        if c["unbatched"]:
-            return tuple(g[0] if g is not None else None for g in grads)  # type: ignore[return-value]
-        if not self.batch_first:
-            return tuple(g.swapaxes(0, 1) if g is not None else None for g in grads)  # type: ignore[return-value]
-        return grads
+        c: MHACache = self._cached()
+        dq, dk, dv = self.attend_backward(self._to_batch_first(dout, c.unbatched), c.attn)
+        grads = self.project_qkv_backward(dq, dk, dv, c.mode, c.inputs)
+        return tuple(self._from_batch_first(g, c.unbatched) for g in grads)  # type: ignore[return-value]
 
     def _check_inputs(self, query: Any, key: Any, value: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Cast to the module's dtype (keeping ``query is key is value``) and check the dims and
@@ -540,9 +626,11 @@ class MultiheadAttention(Module):
             raise ValueError(
                 f"query, key and value must have the same number of dims, got {q.shape}, {k.shape}, {v.shape}"
             )
-        for name, x, attr, want in (("query", q, "embed_dim", self.embed_dim), ("key", k, "kdim", self.kdim), ("value", v, "vdim", self.vdim)):
+        for name, x, attr, want in (("query", q, "embed_dim", self.embed_dim), ("key", k, "kdim", self.kdim),
+                                    ("value", v, "vdim", self.vdim)):
             if x.shape[-1] != want:
-                raise ValueError(f"{name}: expected feature size {want}, got {x.shape[-1]} (shape {tuple(x.shape)}, {attr}={want})")
+                raise ValueError(f"{name}: expected feature size {want}, got {x.shape[-1]} "
+                                 f"(shape {tuple(x.shape)}, {attr}={want})")
         return q, k, v
 
     def extra_repr(self) -> str:

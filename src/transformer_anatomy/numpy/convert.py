@@ -170,7 +170,7 @@ def _model_config(module: Any, enc_layer: Any, num_layers: dict[str, int]) -> di
 
 
 def _build_model(module: Any, name: str, dt: np.dtype) -> Module:
-    from . import models
+    from . import encoder_models, seq2seq
 
     if name == "Seq2SeqTransformer":
         tf = module.transformer
@@ -181,7 +181,7 @@ def _build_model(module: Any, name: str, dt: np.dtype) -> Module:
                             dict(num_encoder_layers=len(tf.encoder.layers),
                                  num_decoder_layers=len(tf.decoder.layers)))
         tied = module.generator.weight is module.tgt_tok_emb.weight
-        out = models.Seq2SeqTransformer(
+        out = seq2seq.Seq2SeqTransformer(
             int(module.src_tok_emb.weight.shape[0]), int(module.tgt_tok_emb.weight.shape[0]),
             tie_weights=tied, dtype=dt, **cfg,
         )
@@ -193,11 +193,11 @@ def _build_model(module: Any, name: str, dt: np.dtype) -> Module:
     cfg = _model_config(module, module.encoder.layers[0], dict(num_layers=len(module.encoder.layers)))
     V = int(module.tok_emb.weight.shape[0])
     if name == "TransformerClassifier":
-        out = models.TransformerClassifier(V, int(module.classifier.out_features), dtype=dt, **cfg)
+        out = encoder_models.TransformerClassifier(V, int(module.classifier.out_features), dtype=dt, **cfg)
     elif name == "TransformerTagger":
-        out = models.TransformerTagger(V, int(module.tagger.out_features), dtype=dt, **cfg)
+        out = encoder_models.TransformerTagger(V, int(module.tagger.out_features), dtype=dt, **cfg)
     else:
-        out = models.TransformerQA(V, dtype=dt, **cfg)
+        out = encoder_models.TransformerQA(V, dtype=dt, **cfg)
     _convert_layers(out.encoder, module.encoder, dt, "encoder")
     return out
 
@@ -232,6 +232,14 @@ def from_torch(module: Any, dtype: Any = None) -> Module:
     Shape:
         the NumPy module takes and returns the same shapes as ``module`` (``batch_first`` is
         copied).
+
+    Examples:
+        >>> import torch
+        >>> ref = torch.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True).double().eval()
+        >>> ours = from_torch(ref)
+        >>> x = np.random.default_rng(0).normal(size=(2, 3, 8))
+        >>> bool(np.allclose(ours(x), ref(torch.from_numpy(x)).detach().numpy()))
+        True
     """
     import torch  # noqa: F401  (lazy: only this function needs torch)
 

@@ -7,7 +7,7 @@ Page: ``docs/blocks.md``.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -41,6 +41,12 @@ def keep_mask(rng: np.random.Generator, shape: tuple[int, ...], p: float, dtype:
     return keep * np.dtype(dtype).type(1.0 / (1.0 - p))  # bool * scalar -> 0 or 1/(1-p)
 
 
+class DropoutCache(NamedTuple):
+    """What :meth:`Dropout.backward` needs: the mask of the last forward (None: identity)."""
+
+    mask: np.ndarray | None  # 0 or 1/(1-p), the shape of the input
+
+
 class Dropout(Module):
     """Inverted dropout with its own (or a shared) ``np.random.Generator``.
 
@@ -54,34 +60,42 @@ class Dropout(Module):
 
     Shape:
         x: any shape -> same shape. backward: dy -> dx, same shape.
+
+    Examples:
+        >>> drop = Dropout(0.5, rng=0)
+        >>> y = drop(np.ones(8))
+        >>> sorted(set(y.tolist()))  # dropped, or kept and scaled by 1/(1-p)
+        [0.0, 2.0]
+        >>> drop.eval()(np.ones(3)).tolist()  # identity in evaluation
+        [1.0, 1.0, 1.0]
     """
 
     def __init__(self, p: float = 0.5, *, rng: np.random.Generator | int | None = None) -> None:
         super().__init__()
         self.p = check_dropout(p)
         self.rng = make_rng(rng)
-        self._mask: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Apply the mask in training (and cache it); identity in evaluation."""
         if not self.training or self.p == 0.0:
-            self._mask = None
-            return x
+            return self._forwarded(x, cache=DropoutCache(None))
         if self.p == 1.0:
-            self._mask = np.zeros_like(x)
-            return self._mask.copy()
-        self._mask = keep_mask(self.rng, x.shape, self.p, x.dtype)  # 0 or 1/(1-p), (same shape as x)
-        return x * self._mask
+            mask = np.zeros_like(x)
+            return self._forwarded(mask.copy(), cache=DropoutCache(mask))
+        mask = keep_mask(self.rng, x.shape, self.p, x.dtype)  # 0 or 1/(1-p), (same shape as x)
+        return self._forwarded(x * mask, cache=DropoutCache(mask))
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        """``dx = dy * mask`` (the same mask as the forward pass).
+        """``dx = dy * mask`` (the same mask as the forward pass); ``dy`` itself after an
+        evaluation-mode forward (or none: dropout is the identity until it drops something).
 
         Shape:
             dy: any shape -> dx: same shape.
         """
-        if self._mask is None:
+        cache = self.__dict__.get("_cache")
+        if cache is None or cache.mask is None:
             return dy
-        return dy * self._mask
+        return dy * cache.mask
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

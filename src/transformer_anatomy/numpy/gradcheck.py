@@ -30,6 +30,11 @@ def numerical_gradient(
 
     Shape:
         x: any shape -> gradient: same shape as ``x``.
+
+    Examples:
+        >>> x = np.array([1.0, 2.0])
+        >>> numerical_gradient(lambda: float(np.sum(x ** 2)), x).round(6).tolist()
+        [2.0, 4.0]
     """
     grad = np.zeros_like(x, dtype=np.float64)
     it = np.ndindex(*x.shape) if indices is None else indices
@@ -52,6 +57,10 @@ def max_relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
 
     Shape:
         analytic, numeric: the same shape -> float.
+
+    Examples:
+        >>> round(max_relative_error(np.array([1.0, 2.0]), np.array([1.0, 2.0002])), 6)
+        0.0001
     """
     analytic, numeric = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
     scale = max(np.abs(analytic).max(initial=0.0), np.abs(numeric).max(initial=0.0))

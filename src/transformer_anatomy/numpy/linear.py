@@ -6,11 +6,17 @@ Page: ``docs/backprop.md`` (linear backward) and ``docs/blocks.md`` (feed-forwar
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .module import Module, check_dtype, check_positive, make_rng
+
+
+class LinearCache(NamedTuple):
+    """What :meth:`Linear.backward` needs: the input."""
+
+    x: np.ndarray  # (..., in)
 
 
 class Linear(Module):
@@ -28,6 +34,13 @@ class Linear(Module):
     Shape:
         x: ``(..., in)`` -> y: ``(..., out)``.
         backward: dy ``(..., out)`` -> dx ``(..., in)``; fills dW ``(out, in)``, db ``(out,)``.
+
+    Examples:
+        >>> lin = Linear(3, 2, rng=0)
+        >>> y = lin(np.ones((4, 3)))
+        >>> dx = lin.backward(np.ones((4, 2)))
+        >>> y.shape, dx.shape, lin.grads["weight"].tolist()
+        ((4, 2), (4, 3), [[4.0, 4.0, 4.0], [4.0, 4.0, 4.0]])
     """
 
     def __init__(
@@ -50,7 +63,6 @@ class Linear(Module):
         )
         if bias:
             self.register_parameter("bias", rng.uniform(-bound, bound, out_features).astype(dt))
-        self._x: np.ndarray | None = None
 
     @property
     def has_bias(self) -> bool:
@@ -61,13 +73,12 @@ class Linear(Module):
         x = self._input("x", x)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"x has shape {x.shape}, expected (..., in_features={self.in_features})")
-        self._x = x
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)  # (..., in) -> (M, in), M = prod(...)
         y = x2 @ self.weight.T  # (M, in) @ (in, out) -> (M, out)
         if "bias" in self._params:
             y += self.bias  # (M, out) + (out,)
-        return self._forwarded(y.reshape(*lead, self.out_features))  # (M, out) -> (..., out)
+        return self._forwarded(y.reshape(*lead, self.out_features), cache=LinearCache(x))  # (M, out) -> (..., out)
 
     # --8<-- [start:linear_backward]
     def backward(self, dy: np.ndarray) -> np.ndarray:
@@ -77,7 +88,7 @@ class Linear(Module):
             dy: ``(..., out)`` -> dx: ``(..., in)``; dW: ``(out, in)``, db: ``(out,)``.
         """
         dy = self._grad_input("dy", dy)
-        x = self._x
+        (x,) = self._cached()
         dy2 = dy.reshape(-1, self.out_features)  # (..., out) -> (M, out)
         x2 = x.reshape(-1, self.in_features)  # (..., in) -> (M, in)
         np.matmul(dy2.T, x2, out=self._grads["weight"])  # (out, M) @ (M, in) -> (out, in)

@@ -7,12 +7,28 @@ Page: ``docs/training.md`` and ``docs/advanced-training.md`` (label smoothing).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .module import BackwardError
 from .softmax import log_softmax
+
+
+class CrossEntropyCache(NamedTuple):
+    """What :meth:`CrossEntropyLoss.backward` needs from the forward pass.
+
+    Shape:
+        logp ``(M, C)``; y, w_y, valid ``(M,)``; w ``(C,)``; M positions, C classes.
+    """
+
+    logp: np.ndarray  # log-probabilities, (M, C)
+    y: np.ndarray  # target ids (0 at ignored positions), (M,)
+    w: np.ndarray  # class weights, (C,)
+    w_y: np.ndarray  # weight of each target, 0 where ignored, (M,)
+    valid: np.ndarray  # not ignored, (M,)
+    scale: float  # the reduction's factor (1/Σ w_y for "mean")
+    shape: tuple[int, ...]  # the logits' shape
 
 
 class CrossEntropyLoss:
@@ -42,6 +58,12 @@ class CrossEntropyLoss:
     Shape:
         logits: ``(..., C)``, targets: ``(...)`` integers -> loss: scalar, or ``(...)`` for
         ``"none"``. backward: dloss (scalar or ``(...)``, default 1) -> dlogits ``(..., C)``.
+
+    Examples:
+        >>> loss_fn = CrossEntropyLoss()
+        >>> loss = loss_fn(np.log(np.array([[0.5, 0.5]])), np.array([0]))
+        >>> round(float(loss), 6), loss_fn.backward().tolist()
+        (0.693147, [[-0.5, 0.5]])
     """
 
     def __init__(
@@ -61,7 +83,7 @@ class CrossEntropyLoss:
         self.ignore_index = int(ignore_index)
         self.reduction = reduction
         self.label_smoothing = float(label_smoothing)
-        self._cache: dict[str, Any] = {}
+        self._cache: CrossEntropyCache | None = None
 
     def __call__(self, logits: np.ndarray, targets: Any) -> np.ndarray | float:
         return self.forward(logits, targets)
@@ -109,8 +131,7 @@ class CrossEntropyLoss:
         else:
             scale = 1.0
             loss = per_pos.reshape(targets.shape)  # (M,) -> (...)
-        self._cache = dict(logp=logp, y=y_safe, w=w, w_y=w_y, valid=valid, scale=scale,
-                           shape=logits.shape)
+        self._cache = CrossEntropyCache(logp, y_safe, w, w_y, valid, scale, logits.shape)
         return loss
     # --8<-- [end:cross_entropy_forward]
 
@@ -123,9 +144,9 @@ class CrossEntropyLoss:
             dloss: scalar (``"mean"``, ``"sum"``) or ``(...)`` (``"none"``) -> dlogits ``(..., C)``.
         """
         c = self._cache
-        if not c:
+        if c is None:
             raise BackwardError("CrossEntropyLoss.backward called before forward (nothing is cached)")
-        logp, y, w, w_y, valid = c["logp"], c["y"], c["w"], c["w_y"], c["valid"]
+        logp, y, w, w_y, valid = c.logp, c.y, c.w, c.w_y, c.valid
         M, C = logp.shape
         eps = self.label_smoothing
         p = np.exp(logp)  # softmax probabilities, (M, C)
@@ -136,6 +157,6 @@ class CrossEntropyLoss:
         if self.reduction == "none":
             d *= up.reshape(M, 1)  # one upstream gradient per position
         else:
-            d *= up * c["scale"]
-        return d.reshape(c["shape"])  # (M, C) -> (..., C)
+            d *= up * c.scale
+        return d.reshape(c.shape)  # (M, C) -> (..., C)
     # --8<-- [end:cross_entropy_backward]

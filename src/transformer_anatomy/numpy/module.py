@@ -5,9 +5,14 @@ parameters (``params``) and, after ``backward``, their gradients (``grads``); bo
 keyed exactly like the ``state_dict`` keys of the matching PyTorch module, so a
 ``torch.nn.Transformer`` state dict loads with ``strict=True``.
 
-``forward`` stores what ``backward`` needs on the module (an explicit cache: the input of a
+``forward`` stores what ``backward`` needs in one typed cache per module (a ``NamedTuple``
+such as :class:`~transformer_anatomy.numpy.attention.AttentionCache`: the input of a
 ``Linear``, the normalised input of a ``LayerNorm``, the attention probabilities of an
-attention layer). ``backward`` overwrites the gradients; it does not accumulate.
+attention layer), with :meth:`Module._forwarded`; ``backward`` reads it with
+:meth:`Module._cached`, which raises :class:`BackwardError` when no forward ran. A second
+``forward`` replaces the cache (inference and numerical gradient checks call ``forward`` many
+times without a ``backward``), so ``backward`` always differentiates the latest ``forward``.
+``backward`` overwrites the gradients; it does not accumulate.
 
 Page: ``docs/backprop.md``.
 """
@@ -19,6 +24,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
+from transformer_anatomy.modes import eval_mode  # noqa: F401  (one home for both backends)
 from transformer_anatomy.errors import (  # noqa: F401  (the error classes are re-exported here)
     BackwardError,
     BackwardShapeError,
@@ -74,8 +80,33 @@ def as_float_input(name: str, x: Any, dtype: np.dtype) -> np.ndarray:
     return x if x.dtype == dtype else x.astype(dtype)
 
 
+def num_parameters(module: "Module") -> int:
+    """Number of scalars in ``module``'s parameters; a tied array counts once (the torch
+    backend's function of the same name; also the method :meth:`Module.num_parameters`).
+
+    Shape:
+        module: any :class:`Module` -> int.
+
+    Examples:
+        >>> from transformer_anatomy.numpy import Linear
+        >>> num_parameters(Linear(4, 3))  # 4 * 3 weights + 3 biases
+        15
+    """
+    return module.num_parameters()
+
+
 class Module:
     """Base class: a tree of modules with parameters, gradients and a train/eval flag.
+
+    Examples:
+        >>> from transformer_anatomy.numpy import Linear
+        >>> lin = Linear(3, 2, rng=0)
+        >>> sorted(lin.params), lin.num_parameters()
+        (['bias', 'weight'], 8)
+        >>> y = lin(np.ones((4, 3)))
+        >>> dx = lin.backward(np.ones_like(y))
+        >>> lin.grads["bias"].tolist()
+        [4.0, 4.0]
 
     Sub-modules assigned as attributes are registered in order (as in ``torch.nn.Module``),
     so ``params`` of a ``TransformerEncoderLayer`` has the keys ``self_attn.in_proj_weight``,
@@ -149,6 +180,17 @@ class Module:
         """Parameter name -> gradient from the last ``backward``; same keys as ``params``."""
         keys = set(self.params)
         return {k: g for k, g in self._named_tensors("_grads") if k in keys}
+
+    def num_parameters(self) -> int:
+        """The number of scalars in the parameters; a tied array counts once (as
+        ``sum(p.numel() for p in torch_module.parameters())``).
+
+        Examples:
+            >>> from transformer_anatomy.numpy import LayerNorm
+            >>> LayerNorm(8).num_parameters()
+            16
+        """
+        return int(sum(p.size for _, p in self.named_parameters()))
 
     @property
     def dtype(self) -> np.dtype:
@@ -236,10 +278,18 @@ class Module:
             return as_float_input(name, x, x.dtype if x.dtype.kind == "f" else self.dtype)
         return as_float_input(name, x, self.dtype)
 
-    def _forwarded(self, out: np.ndarray, *more: Any) -> Any:
-        """Remember the output shape(s) of this ``forward`` for the checks in ``backward``."""
+    def _forwarded(self, out: np.ndarray, *more: Any, cache: Any = None) -> Any:
+        """Remember this ``forward``'s cache (a module's typed ``NamedTuple``) and its output
+        shape(s), for :meth:`_cached` and the shape checks in ``backward``."""
         object.__setattr__(self, "_out_shapes", tuple(np.shape(o) for o in (out, *more)))
+        object.__setattr__(self, "_cache", cache)
         return (out, *more) if more else out
+
+    def _cached(self) -> Any:
+        """The cache of the last ``forward``; :class:`BackwardError` if there was none."""
+        if self.__dict__.get("_out_shapes") is None:
+            raise BackwardError(f"{type(self).__name__}.backward called before forward (nothing is cached)")
+        return self.__dict__.get("_cache")
 
     def _grad_input(self, name: str, d: Any, i: int = 0) -> np.ndarray:
         """Check that ``forward`` ran and that ``d`` has the shape of output ``i``; cast it."""

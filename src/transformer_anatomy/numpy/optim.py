@@ -43,6 +43,13 @@ class Adam:
 
     Shape:
         params[k] and grads[k]: any shape, equal for each key.
+
+    Examples:
+        >>> p = {"w": np.array([1.0, -1.0])}
+        >>> opt = Adam(p, lr=0.1)
+        >>> opt.step({"w": np.array([2.0, -3.0])})
+        >>> p["w"].round(6).tolist()  # the first step moves each entry by lr, against its gradient
+        [0.9, -0.9]
     """
 
     decoupled = False
@@ -97,13 +104,6 @@ class Adam:
             p -= step_size * (m / denom)  # θ -= lr · m̂ / (√v̂ + eps)
     # --8<-- [end:adam_step]
 
-    def zero_state(self) -> None:
-        """Forget the moments and the step count."""
-        self.t = 0
-        for s in self.state.values():
-            for a in s.values():
-                a[...] = 0
-
     def state_dict(self) -> dict[str, Any]:
         """Copies of the moments, the step count and the hyper-parameters (plain types)."""
         return {
@@ -145,6 +145,13 @@ class AdamW(Adam):
 
     Shape:
         params[k] and grads[k]: any shape, equal for each key.
+
+    Examples:
+        >>> p = {"w": np.array([1.0])}
+        >>> opt = AdamW(p, lr=0.1, weight_decay=0.5)
+        >>> opt.step({"w": np.array([0.0])})  # no gradient: only the decoupled decay acts
+        >>> p["w"].tolist()
+        [0.95]
     """
 
     decoupled = True
@@ -174,6 +181,11 @@ def clip_grad_norm_(
 
     Shape:
         grads: arrays of any shapes -> float.
+
+    Examples:
+        >>> g = {"w": np.array([3.0, 4.0])}
+        >>> clip_grad_norm_(g, max_norm=1.0), g["w"].round(5).tolist()
+        (5.0, [0.6, 0.8])
     """
     arrays = list(grads.values()) if isinstance(grads, Mapping) else list(grads)
     if not max_norm >= 0:
@@ -208,6 +220,11 @@ class NoamSchedule:
 
     Shape:
         step: int -> lr: float.
+
+    Examples:
+        >>> s = NoamSchedule(d_model=512, warmup=4000)
+        >>> s(4000) > s(100) and s(4000) > s(40000)  # peaks at the end of the warmup
+        True
     """
 
     def __init__(self, d_model: int, warmup: int, factor: float = 1.0) -> None:

@@ -17,6 +17,10 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
     Shape:
         x: any shape ``(..., C)``; output: same shape, non-negative, sums to 1 along ``axis``.
+
+    Examples:
+        >>> softmax(np.array([0.0, np.log(3.0)])).round(6).tolist()
+        [0.25, 0.75]
     """
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
@@ -33,6 +37,10 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
     Shape:
         x: ``(..., C)``; output: same shape, ``exp(output)`` sums to 1 along ``axis``.
+
+    Examples:
+        >>> np.exp(log_softmax(np.array([0.0, np.log(3.0)]))).round(6).tolist()
+        [0.25, 0.75]
     """
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
@@ -52,6 +60,11 @@ def softmax_backward(dout: np.ndarray, out: np.ndarray, axis: int = -1) -> np.nd
 
     Shape:
         dout: ``(..., C)``, out: ``(..., C)`` -> dx: ``(..., C)``.
+
+    Examples:
+        >>> out = softmax(np.array([1.0, 2.0]))
+        >>> softmax_backward(np.ones(2), out).round(12).tolist()  # a constant shift changes nothing
+        [0.0, 0.0]
     """
     return out * (dout - np.sum(dout * out, axis=axis, keepdims=True))
 # --8<-- [end:softmax_backward]
@@ -64,5 +77,10 @@ def log_softmax_backward(dout: np.ndarray, out: np.ndarray, axis: int = -1) -> n
 
     Shape:
         dout: ``(..., C)``, out: ``(..., C)`` -> dx: ``(..., C)``.
+
+    Examples:
+        >>> out = log_softmax(np.array([1.0, 2.0]))
+        >>> float(log_softmax_backward(np.array([1.0, 0.0]), out).sum().round(12))
+        0.0
     """
     return dout - np.exp(out) * np.sum(dout, axis=axis, keepdims=True)
