@@ -4,7 +4,21 @@ Same parameter names as ``nn.Transformer`` / ``nn.MultiheadAttention`` (their st
 with ``strict=True``), same initialisation, same outputs; plus the models the site trains
 (:class:`Seq2SeqTransformer` with greedy/beam/cached decoding, and encoder-only heads).
 
+Every module class defined here has ``num_parameters()`` and a ``load_state_dict`` that names
+every bad key (:mod:`transformer_anatomy.torch.module`), like the NumPy backend's ``Module``.
+``Linear``, ``Embedding``, ``Dropout``, ``ReLU``, ``GELU`` and ``LayerNorm`` are ``torch.nn``'s
+own classes under the NumPy backend's names (:mod:`transformer_anatomy.torch.layers`).
+
 ``import torch`` inside this package is PyTorch itself (absolute imports only).
+
+Examples:
+    >>> import torch
+    >>> import transformer_anatomy.torch as tt
+    >>> mha = tt.MultiheadAttention(8, 2)  # batch_first=False, as torch.nn
+    >>> x = torch.randn(5, 3, 8)  # (L, N, E)
+    >>> out, weights = mha(x, x, x)
+    >>> out.shape, weights.shape
+    (torch.Size([5, 3, 8]), torch.Size([3, 5, 5]))
 """
 
 from transformer_anatomy.torch.attention import MultiheadAttention, scaled_dot_product_attention
@@ -17,10 +31,10 @@ from transformer_anatomy.torch.encoder_models import (
 )
 from transformer_anatomy.torch.kv_cache import KVCache
 from transformer_anatomy.torch.layers import GELU, Dropout, Embedding, LayerNorm, Linear, ReLU
-from transformer_anatomy.torch.masks import generate_square_subsequent_mask, make_key_padding_mask
+from transformer_anatomy.torch.masks import generate_square_subsequent_mask, make_key_padding_mask, sliding_window_mask
 from transformer_anatomy.torch.seq2seq import Seq2SeqTransformer
 from transformer_anatomy.torch.softmax import log_softmax, softmax
-from transformer_anatomy.torch.state_dict import StateDictError
+from transformer_anatomy.torch.module import StateDictError, num_parameters
 from transformer_anatomy.torch.transformer import (
     Transformer,
     TransformerDecoder,
@@ -52,9 +66,11 @@ __all__ = [
     "log_softmax",
     "scaled_dot_product_attention",
     "generate_square_subsequent_mask",
+    "sliding_window_mask",
     "make_key_padding_mask",
     "sinusoidal_table",
     "KVCache",
     "StateDictError",
     "QA_PAD_LOGIT",
+    "num_parameters",
 ]

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from transformer_anatomy.errors import check_positive_int, check_probability, check_qkv_shapes
 from transformer_anatomy.torch._checks import check_float_input, check_tensor
 from transformer_anatomy.torch.masks import merge_masks
-from transformer_anatomy.torch.state_dict import StrictLoadMixin
+from transformer_anatomy.torch.module import ModuleMixin
 
 __all__ = ["scaled_dot_product_attention", "MultiheadAttention"]
 
@@ -56,6 +56,17 @@ def scaled_dot_product_attention(
         query: ``(..., T, D)``, key: ``(..., S, D)``, value: ``(..., S, Dv)``,
         attn_mask: broadcastable to ``(..., T, S)``.
         output: ``(..., T, Dv)``; weights: ``(..., T, S)``.
+
+    Returns:
+        ``(output, weights)``.
+
+    Examples:
+        >>> q = k = v = torch.eye(3).unsqueeze(0)  # (1, 3, 3)
+        >>> out, w = scaled_dot_product_attention(q, k, v, is_causal=True)
+        >>> w[0, 0].tolist()  # the first query sees only the first key
+        [1.0, 0.0, 0.0]
+        >>> out.shape
+        torch.Size([1, 3, 3])
     """
     for name, x in (("query", query), ("key", key), ("value", value)):
         check_tensor(name, x)
@@ -90,7 +101,20 @@ def scaled_dot_product_attention(
 # --8<-- [end:scaled_dot_product_attention]
 
 
-class MultiheadAttention(StrictLoadMixin, nn.Module):
+def _check_mha_args(embed_dim: int, num_heads: int, dropout: float, kdim: int | None, vdim: int | None) -> None:
+    """The constructor's checks, with the NumPy backend's wording."""
+    check_positive_int("embed_dim", embed_dim)
+    check_positive_int("num_heads", num_heads)
+    if embed_dim % num_heads != 0:
+        raise ValueError(f"embed_dim={embed_dim} is not divisible by num_heads={num_heads}")
+    check_probability("dropout", dropout)
+    if kdim is not None:
+        check_positive_int("kdim", kdim)
+    if vdim is not None:
+        check_positive_int("vdim", vdim)
+
+
+class MultiheadAttention(ModuleMixin, nn.Module):
     """Multi-head attention, a drop-in for ``nn.MultiheadAttention`` (same state_dict).
 
     Each head ``h`` projects queries, keys and values to width ``E/H`` and attends on its own;
@@ -116,6 +140,15 @@ class MultiheadAttention(StrictLoadMixin, nn.Module):
         - output: same layout as query, ``(..., T, E)``.
         - weights (``need_weights=True``): ``(N, T, S)`` averaged over heads, or
           ``(N, H, T, S)`` with ``average_attn_weights=False`` (no ``N`` when unbatched).
+
+    Examples:
+        >>> mha = MultiheadAttention(8, 2, batch_first=True)
+        >>> x = torch.randn(3, 5, 8)  # (N, L, E)
+        >>> out, w = mha(x, x, x, key_padding_mask=torch.tensor([[False] * 4 + [True]] * 3))
+        >>> out.shape, w.shape, w[..., -1].abs().max().item()  # the padded key gets no weight
+        (torch.Size([3, 5, 8]), torch.Size([3, 5, 5]), 0.0)
+        >>> mha.num_parameters()  # in_proj (3E x E + 3E) + out_proj (E x E + E)
+        288
     """
 
     def __init__(
@@ -131,15 +164,7 @@ class MultiheadAttention(StrictLoadMixin, nn.Module):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        check_positive_int("embed_dim", embed_dim)  # the NumPy backend's checks and wording
-        check_positive_int("num_heads", num_heads)
-        if embed_dim % num_heads != 0:
-            raise ValueError(f"embed_dim={embed_dim} is not divisible by num_heads={num_heads}")
-        check_probability("dropout", dropout)
-        if kdim is not None:
-            check_positive_int("kdim", kdim)
-        if vdim is not None:
-            check_positive_int("vdim", vdim)
+        _check_mha_args(embed_dim, num_heads, dropout, kdim, vdim)
         factory = {"device": device, "dtype": dtype}
         super().__init__()
         self.embed_dim = embed_dim

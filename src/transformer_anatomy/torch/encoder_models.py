@@ -10,13 +10,13 @@ Pages: the data-flow-by-task guide (classification, sequence labelling, question
 
 from __future__ import annotations
 
-import math
-
+import torch
 from torch import Tensor, nn
 
 from transformer_anatomy.errors import check_int, check_positive_int, check_token_id
-from transformer_anatomy.torch.seq2seq import check_token_ids, init_token_embedding, make_positional
-from transformer_anatomy.torch.state_dict import StrictLoadMixin
+from transformer_anatomy.torch.embeddings import check_token_ids, embed_tokens, init_token_embedding, make_positional
+from transformer_anatomy.torch.module import ModuleMixin
+from transformer_anatomy.torch.init import xavier_uniform_matrices_
 from transformer_anatomy.torch.transformer import TransformerEncoder, TransformerEncoderLayer, _check_config
 
 __all__ = ["TransformerClassifier", "TransformerTagger", "TransformerQA", "QA_PAD_LOGIT"]
@@ -25,7 +25,7 @@ QA_PAD_LOGIT = -1e4
 """Start/end logit at pad positions: finite (no NaN in a loss), and exp(-1e4 - max) is 0."""
 
 
-class _EncoderModel(StrictLoadMixin, nn.Module):
+class _EncoderModel(ModuleMixin, nn.Module):
     """Token embedding + position + ``TransformerEncoder`` (with final norm); heads subclass it."""
 
     def __init__(
@@ -58,19 +58,14 @@ class _EncoderModel(StrictLoadMixin, nn.Module):
         )
         self.encoder = TransformerEncoder(layer, num_layers, nn.LayerNorm(d_model))
         self.dropout = nn.Dropout(dropout)
-        for p in self.encoder.parameters():  # nn.Transformer's init for the encoder's matrices
-            if p.dim() > 1:
-                nn.init.xavier_uniform_(p)
+        xavier_uniform_matrices_(self.encoder)  # nn.Transformer's init for the encoder's matrices
         init_token_embedding(self.tok_emb, scale_embedding)
 
     def encode(self, ids: Tensor) -> tuple[Tensor, Tensor]:
         """Shape: ids ``(N, S)`` -> hidden states ``(N, S, E)`` and pad mask ``(N, S)`` (True = pad)."""
         ids = check_token_ids(ids, self.vocab_size, "ids")
         pad = ids == self.pad_id  # (N, S)
-        x = self.tok_emb(ids)  # (N, S) -> (N, S, E)
-        if self.scale_embedding:
-            x = x * math.sqrt(self.d_model)
-        x = self.dropout(self.pos_emb(x))
+        x = embed_tokens(ids, self.tok_emb, self.pos_emb, self.dropout, self.scale_embedding)  # (N, S, E)
         h = self.encoder(x, src_key_padding_mask=pad if bool(pad.any()) else None)
         return h, pad
 
@@ -78,8 +73,18 @@ class _EncoderModel(StrictLoadMixin, nn.Module):
 class TransformerClassifier(_EncoderModel):
     """Sequence classification: mean-pool the non-pad positions, then ``classifier`` (E -> C).
 
+    Args:
+        vocab_size: ``V``. num_classes: ``C``. The others as :class:`Seq2SeqTransformer`
+        (``num_layers`` encoder layers, then a final LayerNorm).
+
     Shape:
         ids: ``(N, S)`` int -> logits ``(N, C)``. A row of only pads pools to zeros.
+
+    Examples:
+        >>> _ = torch.manual_seed(0)
+        >>> m = TransformerClassifier(vocab_size=20, num_classes=3, d_model=16, nhead=2)
+        >>> m(torch.tensor([[5, 6, 7, 0], [8, 9, 0, 0]])).shape  # 0 = pad
+        torch.Size([2, 3])
     """
 
     def __init__(self, vocab_size: int, num_classes: int, d_model: int = 64, nhead: int = 4, num_layers: int = 2,
@@ -91,6 +96,7 @@ class TransformerClassifier(_EncoderModel):
         self.classifier = nn.Linear(d_model, num_classes)
 
     def forward(self, ids: Tensor) -> Tensor:
+        """Mean of the non-pad hidden states, then ``classifier``: ``(N, S)`` -> ``(N, C)``."""
         h, pad = self.encode(ids)  # (N, S, E), (N, S)
         keep = (~pad).unsqueeze(-1).to(h.dtype)  # (N, S) -> (N, S, 1)
         pooled = (h * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1.0)  # (N, S, E) -> (N, E)
@@ -101,8 +107,15 @@ class TransformerTagger(_EncoderModel):
     """Sequence labelling: ``tagger`` (E -> C) at every position (pad positions included:
     the loss ignores them).
 
+    Args: as :class:`TransformerClassifier` (``num_classes``: the number of tags).
+
     Shape:
         ids: ``(N, S)`` int -> logits ``(N, S, C)``.
+
+    Examples:
+        >>> m = TransformerTagger(vocab_size=20, num_classes=5, d_model=16, nhead=2)
+        >>> m(torch.tensor([[5, 6, 7, 0]])).shape
+        torch.Size([1, 4, 5])
     """
 
     def __init__(self, vocab_size: int, num_classes: int, d_model: int = 64, nhead: int = 4, num_layers: int = 2,
@@ -114,6 +127,7 @@ class TransformerTagger(_EncoderModel):
         self.tagger = nn.Linear(d_model, num_classes)
 
     def forward(self, ids: Tensor) -> Tensor:
+        """Tag logits at every position: ``(N, S)`` -> ``(N, S, C)``."""
         h, _ = self.encode(ids)
         return self.tagger(h)  # (N, S, E) -> (N, S, C)
 
@@ -122,8 +136,16 @@ class TransformerQA(_EncoderModel):
     """Extractive question answering: ``qa_outputs`` (E -> 2) gives a start and an end logit
     per position; pad positions get :data:`QA_PAD_LOGIT`.
 
+    Args: as :class:`TransformerClassifier`, without ``num_classes``.
+
     Shape:
         ids: ``(N, S)`` int -> start_logits ``(N, S)``, end_logits ``(N, S)``.
+
+    Examples:
+        >>> m = TransformerQA(vocab_size=20, d_model=16, nhead=2)
+        >>> start, end = m(torch.tensor([[5, 6, 7, 0]]))
+        >>> start.shape, start[0, 3].item() == QA_PAD_LOGIT  # the pad position can never be chosen
+        (torch.Size([1, 4]), True)
     """
 
     def __init__(self, vocab_size: int, d_model: int = 64, nhead: int = 4, num_layers: int = 2,
@@ -134,6 +156,7 @@ class TransformerQA(_EncoderModel):
         self.qa_outputs = nn.Linear(d_model, 2)
 
     def forward(self, ids: Tensor) -> tuple[Tensor, Tensor]:
+        """Start and end logits: ``(N, S)`` -> 2 x ``(N, S)``."""
         h, pad = self.encode(ids)
         logits = self.qa_outputs(h).masked_fill(pad.unsqueeze(-1), QA_PAD_LOGIT)  # (N, S, E) -> (N, S, 2)
         start, end = logits.unbind(dim=-1)  # (N, S, 2) -> 2 x (N, S)

@@ -35,6 +35,13 @@ class KVCache:
         self_pad: ``(N, t)`` bool (both grow along the ``t`` axis each decoding step);
         cross_k, cross_v: ``(N, H, S, E/H)``; memory_pad: ``(N, S)`` bool.
         :meth:`reorder`: index ``(N,)`` int, rows of the batch; every shape is kept.
+
+    Examples:
+        >>> import torch
+        >>> cache = KVCache([{"self_k": torch.zeros(2, 4, 3, 8), "self_v": torch.zeros(2, 4, 3, 8)}], length=3)
+        >>> cache.reorder(torch.tensor([1, 1]))  # both rows continue row 1's hypothesis
+        >>> cache.memory_bytes()  # 2 tensors x 2*4*3*8 float32 values x 4 bytes
+        1536
     """
 
     layers: list[dict[str, Tensor]] = field(default_factory=list)

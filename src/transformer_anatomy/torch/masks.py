@@ -13,9 +13,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from transformer_anatomy.errors import check_int
+
 __all__ = [
     "generate_square_subsequent_mask",
     "make_key_padding_mask",
+    "sliding_window_mask",
+    "padding_mask_or_none",
     "is_causal_mask",
     "canonical_attn_mask",
     "merge_masks",
@@ -32,10 +36,35 @@ def generate_square_subsequent_mask(
 
     Shape:
         output: ``(sz, sz)``, float (``dtype`` or the default float dtype).
+
+    Examples:
+        >>> generate_square_subsequent_mask(3)
+        tensor([[0., -inf, -inf],
+                [0., 0., -inf],
+                [0., 0., 0.]])
     """
     if sz < 0:
         raise ValueError(f"sz must be >= 0, got {sz}")
     return torch.triu(torch.full((sz, sz), float("-inf"), dtype=dtype, device=device), diagonal=1)
+
+
+# --8<-- [start:sliding_window_mask]
+def sliding_window_mask(L: int, window: int) -> Tensor:
+    """Local ("sliding-window") attention: True where query ``i`` may NOT attend key ``j``,
+    that is where ``|i - j| > window`` (the library's convention: True = blocked).
+
+    Shape:
+        output: ``(L, L)`` bool.
+
+    Examples:
+        >>> sliding_window_mask(4, 1).int().tolist()
+        [[0, 0, 1, 1], [0, 0, 0, 1], [1, 0, 0, 0], [1, 1, 0, 0]]
+    """
+    L, window = check_int("L", L, minimum=0), check_int("window", window, minimum=0)
+    i = torch.arange(L)[:, None]  # (L, 1) queries
+    j = torch.arange(L)[None, :]  # (1, L) keys
+    return (i - j).abs() > window  # (L, L)
+# --8<-- [end:sliding_window_mask]
 
 
 def make_key_padding_mask(ids: Tensor, pad_id: int) -> Tensor:
@@ -43,8 +72,28 @@ def make_key_padding_mask(ids: Tensor, pad_id: int) -> Tensor:
 
     Shape:
         ids: ``(N, S)`` (or ``(S,)`` unbatched), integer -> output: same shape, bool.
+
+    Examples:
+        >>> make_key_padding_mask(torch.tensor([[5, 6, 0, 0]]), pad_id=0)
+        tensor([[False, False,  True,  True]])
     """
     return ids == pad_id
+
+
+def padding_mask_or_none(ids: Tensor, pad_id: int) -> Tensor | None:
+    """:func:`make_key_padding_mask`, or None when no id is ``pad_id``.
+
+    The models pass None on to attention when nothing is padded, so that
+    ``F.scaled_dot_product_attention`` runs unmasked (and may pick a faster kernel).
+
+    Examples:
+        >>> padding_mask_or_none(torch.tensor([[5, 6, 0]]), pad_id=0)
+        tensor([[False, False,  True]])
+        >>> padding_mask_or_none(torch.tensor([[5, 6, 7]]), pad_id=0) is None
+        True
+    """
+    pad = make_key_padding_mask(ids, pad_id)
+    return pad if bool(pad.any()) else None
 
 
 def is_causal_mask(mask: Tensor | None, size: int) -> bool:
@@ -53,6 +102,10 @@ def is_causal_mask(mask: Tensor | None, size: int) -> bool:
     ``nn.Transformer`` runs the same check (``_detect_is_causal_mask``) so that a causal
     ``tgt_mask`` can be replaced by ``is_causal=True`` in ``F.scaled_dot_product_attention``,
     which then skips the blocked half of the scores instead of adding ``-inf`` to it.
+
+    Examples:
+        >>> is_causal_mask(generate_square_subsequent_mask(4), 4), is_causal_mask(torch.zeros(4, 4), 4)
+        (True, False)
     """
     if mask is None or mask.dim() != 2 or tuple(mask.shape) != (size, size):
         return False
@@ -72,6 +125,10 @@ def canonical_attn_mask(
 
     Shape:
         attn_mask: ``(T, S)`` -> ``(1, 1, T, S)``; ``(N*H, T, S)`` -> ``(N, H, T, S)``.
+
+    Examples:
+        >>> canonical_attn_mask(torch.zeros(2 * 4, 3, 5), N=2, H=4, T=3, S=5).shape
+        torch.Size([2, 4, 3, 5])
     """
     _check_mask_dtype(attn_mask, "attn_mask")
     if attn_mask.dim() == 2 and tuple(attn_mask.shape) == (T, S):
@@ -115,6 +172,15 @@ def merge_masks(
     Shape:
         attn_mask: ``(T, S)`` or ``(N*H, T, S)``; key_padding_mask: ``(N, S)``;
         output: broadcastable to ``(N, H, T, S)``: ``(1 or N, 1 or H, T or 1, S)``.
+
+    Examples:
+        >>> pad = torch.tensor([[False, False, True]])  # (N, S) = (1, 3)
+        >>> merge_masks(None, pad, True, 1, 2, 3, 3, torch.float32, torch.device("cpu")).int()[0, 0]
+        tensor([[0, 1, 1],
+                [0, 0, 1],
+                [0, 0, 1]], dtype=torch.int32)
+        >>> merge_masks(torch.zeros(3, 3), pad, False, 1, 2, 3, 3, torch.float32, torch.device("cpu")).dtype
+        torch.float32
     """
     masks = []
     if attn_mask is not None:

@@ -7,69 +7,21 @@ Page: ``docs/own-transformer.md``.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from transformer_anatomy.errors import (
-    check_bool,
-    check_int,
-    check_number,
-    check_positive_int,
-    check_token_id,
-)
-from transformer_anatomy.errors import TokenIdError
-from transformer_anatomy.torch._checks import check_tensor
-from transformer_anatomy.torch.embeddings import LearnedPositionalEmbedding, PositionalEncoding
+from transformer_anatomy.errors import check_bool, check_int, check_number, check_positive_int, check_token_id
+from transformer_anatomy.torch.embeddings import check_token_ids, embed_tokens, init_token_embedding, make_positional
 from transformer_anatomy.torch.kv_cache import KVCache
-from transformer_anatomy.torch.state_dict import StrictLoadMixin
+from transformer_anatomy.torch.masks import padding_mask_or_none
+from transformer_anatomy.torch.module import ModuleMixin, eval_mode
 from transformer_anatomy.torch.transformer import Transformer
 
-__all__ = ["Seq2SeqTransformer", "check_token_ids", "init_token_embedding", "make_positional"]
+__all__ = ["Seq2SeqTransformer"]
 
 
-def check_token_ids(ids: Tensor, vocab_size: int, name: str) -> Tensor:
-    """Return ``ids`` (as int64 if it had another integer dtype, e.g. uint8, which
-    ``nn.Embedding`` refuses); raise if it is not a 2-D integer tensor with every id in
-    ``[0, vocab_size)``."""
-    check_tensor(name, ids)
-    if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
-        raise TypeError(f"{name} must be an integer tensor of token ids, got dtype {str(ids.dtype).replace('torch.', '')}")
-    if ids.dim() != 2:
-        raise ValueError(f"{name} must have shape (N, L), got {tuple(ids.shape)}")
-    if ids.dtype not in (torch.int64, torch.int32):
-        ids = ids.long()
-    if ids.numel() == 0:
-        return ids
-    lo, hi = torch.aminmax(ids)
-    lo, hi = int(lo), int(hi)
-    if hi >= vocab_size or lo < 0:
-        bad = hi if hi >= vocab_size else lo
-        raise TokenIdError(  # the NumPy models' error type: IndexError and ValueError
-            f"{name}: token id {bad} is out of range for vocabulary size {vocab_size} (valid ids: 0..{vocab_size - 1})"
-        )
-    return ids
-
-
-def init_token_embedding(emb: nn.Embedding, scale_embedding: bool) -> None:
-    """N(0, 1/E) when the embedding will be multiplied by √E (so the product is ~N(0, 1)),
-    N(0, 1) (``nn.Embedding``'s default) otherwise."""
-    std = emb.embedding_dim ** -0.5 if scale_embedding else 1.0
-    nn.init.normal_(emb.weight, mean=0.0, std=std)
-
-
-def make_positional(positional: str, max_len: int, d_model: int) -> nn.Module:
-    """``"sinusoidal"`` -> :class:`PositionalEncoding`; ``"learned"`` -> :class:`LearnedPositionalEmbedding`."""
-    if positional == "sinusoidal":
-        return PositionalEncoding(d_model, max_len)
-    if positional == "learned":
-        return LearnedPositionalEmbedding(max_len, d_model)
-    raise ValueError(f"positional must be 'sinusoidal' or 'learned', got {positional!r}")
-
-
-class Seq2SeqTransformer(StrictLoadMixin, nn.Module):
+class Seq2SeqTransformer(ModuleMixin, nn.Module):
     """Encoder–decoder model from token ids to next-token logits.
 
     ``x = dropout(tok_emb(ids) · √E + position)`` (no ``√E`` when ``scale_embedding=False``),
@@ -89,7 +41,21 @@ class Seq2SeqTransformer(StrictLoadMixin, nn.Module):
 
     Shape:
         src_ids: ``(N, S)`` int, tgt_ids: ``(N, T)`` int -> logits ``(N, T, V_tgt)``.
+
+    Examples:
+        >>> _ = torch.manual_seed(0)
+        >>> m = Seq2SeqTransformer(src_vocab_size=12, tgt_vocab_size=10, d_model=16, nhead=2)
+        >>> src, tgt = torch.tensor([[4, 5, 6, 0]]), torch.tensor([[1, 7, 8]])  # 0 = pad, 1 = <sos>
+        >>> m(src, tgt).shape
+        torch.Size([1, 3, 10])
+        >>> m.greedy_decode(src, max_len=5, sos_id=1, eos_id=2).shape[1] <= 5
+        True
+        >>> m.num_parameters()
+        41290
     """
+
+    transformer_class: type[nn.Module] = Transformer
+    """The encoder–decoder in the middle, built with ``Transformer``'s arguments (batch-first)."""
 
     def __init__(
         self,
@@ -125,7 +91,7 @@ class Seq2SeqTransformer(StrictLoadMixin, nn.Module):
         self.src_pos_emb = make_positional(positional, max_len, d_model)
         # a fixed table is shared; learned positions are separate parameters
         self.tgt_pos_emb = self.src_pos_emb if positional == "sinusoidal" else make_positional(positional, max_len, d_model)
-        self.transformer = Transformer(
+        self.transformer = self.transformer_class(
             d_model, nhead, num_encoder_layers, num_decoder_layers, dim_feedforward, dropout, activation,
             batch_first=True, norm_first=norm_first,
         )
@@ -139,15 +105,11 @@ class Seq2SeqTransformer(StrictLoadMixin, nn.Module):
     # ----------------------------------------------------------------------------------------
     def _embed(self, ids: Tensor, tok: nn.Embedding, pos: nn.Module, offset: int = 0) -> Tensor:
         """``(N, L)`` ids -> ``(N, L, E)`` vectors: token · √E + position, then dropout."""
-        x = tok(ids)  # (N, L) -> (N, L, E)
-        if self.scale_embedding:
-            x = x * math.sqrt(self.d_model)
-        return self.dropout(pos(x, offset))
+        return embed_tokens(ids, tok, pos, self.dropout, self.scale_embedding, offset)
 
     def _pad_mask(self, ids: Tensor) -> Tensor | None:
         """``(N, L)`` bool, True at pad; None when there is no padding (lets SDPA go unmasked)."""
-        pad = ids == self.pad_id
-        return pad if bool(pad.any()) else None
+        return padding_mask_or_none(ids, self.pad_id)
 
     # --8<-- [start:seq2seq_forward]
     def forward(self, src_ids: Tensor, tgt_ids: Tensor) -> Tensor:
@@ -230,31 +192,48 @@ class Seq2SeqTransformer(StrictLoadMixin, nn.Module):
     def greedy_decode(self, src_ids: Tensor, max_len: int, sos_id: int, eos_id: int, use_cache: bool = True) -> Tensor:
         """Pick the most likely next token until every sequence has produced ``eos_id``.
 
-        Runs in whatever mode the model is in: call ``model.eval()`` first to turn dropout off.
-        After a sequence's ``eos_id`` the rest of its row is ``pad_id``.
+        Decodes in eval mode (no dropout) and puts the model's train/eval mode back afterwards,
+        as the NumPy ``greedy_decode`` does. After a sequence's ``eos_id`` the rest of its row is
+        ``pad_id``.
+
+        Args:
+            src_ids: source token ids.
+            max_len: the longest output, ``<sos>`` included.
+            sos_id, eos_id: the start and end tokens of the target vocabulary.
+            use_cache: decode with a :class:`KVCache` (one new position per step); ``False``
+                recomputes every position at each step (the same ids, slower).
 
         Shape: src_ids ``(N, S)`` -> ids ``(N, L)`` with ``ids[:, 0] == sos_id`` and ``L <= max_len``.
         An empty batch (``N = 0``) gives an empty ``(0, 1)`` result, as torch's ops do.
+
+        Examples:
+            >>> _ = torch.manual_seed(0)
+            >>> m = Seq2SeqTransformer(12, 10, d_model=16, nhead=2).train()
+            >>> src = torch.tensor([[4, 5, 6], [7, 8, 0]])
+            >>> ids = m.greedy_decode(src, max_len=6, sos_id=1, eos_id=2)
+            >>> torch.equal(ids, m.greedy_decode(src, max_len=6, sos_id=1, eos_id=2, use_cache=False)), m.training
+            (True, True)
         """
         src_ids = self._check_decoding(src_ids, max_len, sos_id, eos_id)
         check_bool("use_cache", use_cache)
         if src_ids.size(0) == 0:
             return torch.full((0, 1), sos_id, dtype=torch.long, device=src_ids.device)
-        memory = self.encode(src_ids)
-        N = src_ids.size(0)
-        ys = torch.full((N, 1), sos_id, dtype=torch.long, device=src_ids.device)
-        done = torch.zeros(N, dtype=torch.bool, device=src_ids.device)
-        cache = self.init_cache(memory, src_ids) if use_cache else None
-        for _ in range(max_len - 1):
-            if cache is not None:
-                logits = self.decode_step(ys, cache)  # (N, V): newest position only
-            else:
-                logits = self.decode(ys, memory, src_ids)[:, -1]  # recompute all positions
-            nxt = logits.argmax(dim=-1).masked_fill(done, self.pad_id)  # (N,)
-            ys = torch.cat([ys, nxt.unsqueeze(1)], dim=1)  # (N, t) -> (N, t + 1)
-            done = done | (nxt == eos_id)
-            if bool(done.all()):
-                break
+        with eval_mode(self):
+            memory = self.encode(src_ids)
+            N = src_ids.size(0)
+            ys = torch.full((N, 1), sos_id, dtype=torch.long, device=src_ids.device)
+            done = torch.zeros(N, dtype=torch.bool, device=src_ids.device)
+            cache = self.init_cache(memory, src_ids) if use_cache else None
+            for _ in range(max_len - 1):
+                if cache is not None:
+                    logits = self.decode_step(ys, cache)  # (N, V): newest position only
+                else:
+                    logits = self.decode(ys, memory, src_ids)[:, -1]  # recompute all positions
+                nxt = logits.argmax(dim=-1).masked_fill(done, self.pad_id)  # (N,)
+                ys = torch.cat([ys, nxt.unsqueeze(1)], dim=1)  # (N, t) -> (N, t + 1)
+                done = done | (nxt == eos_id)
+                if bool(done.all()):
+                    break
         return ys
 
     # --8<-- [start:beam_search]
@@ -275,10 +254,25 @@ class Seq2SeqTransformer(StrictLoadMixin, nn.Module):
         ``((5 + len) / 6) ** length_penalty`` (``len`` counts generated tokens up to and
         including ``eos_id``; ``length_penalty=0`` ranks by the plain sum). A finished
         hypothesis stays in the beam with a frozen score and is extended by ``pad_id`` only.
-        With ``beam_size=1`` this is greedy decoding. Uses the key/value cache.
+        With ``beam_size=1`` this is greedy decoding. Uses the key/value cache; decodes in eval
+        mode and puts the model's mode back afterwards.
+
+        Args:
+            src_ids, max_len, sos_id, eos_id: as :meth:`greedy_decode`.
+            beam_size: hypotheses kept per source sentence (``B``).
+            length_penalty: the GNMT exponent (0: no length normalisation).
+            return_scores: also return the best hypotheses' scores.
 
         Shape: src_ids ``(N, S)`` -> best ids ``(N, L)`` (``ids[:, 0] == sos_id``, ``L <= max_len``)
         and, with ``return_scores``, their scores ``(N,)``.
+
+        Examples:
+            >>> _ = torch.manual_seed(0)
+            >>> m = Seq2SeqTransformer(12, 10, d_model=16, nhead=2)
+            >>> src = torch.tensor([[4, 5, 6]])
+            >>> ids, score = m.beam_search(src, beam_size=4, max_len=6, sos_id=1, eos_id=2, return_scores=True)
+            >>> torch.equal(m.beam_search(src, 1, 6, 1, 2), m.greedy_decode(src, 6, 1, 2)), score.shape
+            (True, torch.Size([1]))
         """
         src_ids = self._check_decoding(src_ids, max_len, sos_id, eos_id)
         check_positive_int("beam_size", beam_size)
@@ -286,35 +280,59 @@ class Seq2SeqTransformer(StrictLoadMixin, nn.Module):
         if src_ids.size(0) == 0:  # an empty batch: empty results, as torch's ops give
             empty = torch.full((0, 1), sos_id, dtype=torch.long, device=src_ids.device)
             return (empty, torch.zeros(0, device=src_ids.device)) if return_scores else empty
-        N, B, V, dev = src_ids.size(0), beam_size, self.tgt_vocab_size, src_ids.device
-        memory = self.encode(src_ids)
+        with eval_mode(self):
+            beams = _Beams(self, src_ids, beam_size, sos_id, eos_id, length_penalty)
+            for _ in range(max_len - 1):
+                if beams.step():
+                    break
+        best_ids, best_score = beams.best()
+        return (best_ids, best_score) if return_scores else best_ids
+
+
+class _Beams:
+    """The state of a beam search: ``N*B`` hypotheses (the ``B`` beams of a sentence adjacent),
+    their scores, lengths, finished flags and the key/value cache."""
+
+    def __init__(self, model: Seq2SeqTransformer, src_ids: Tensor, B: int, sos_id: int, eos_id: int,
+                 length_penalty: float) -> None:
+        N, V, dev = src_ids.size(0), model.tgt_vocab_size, src_ids.device
+        self.model, self.N, self.B, self.V, self.eos_id, self.lp = model, N, B, V, eos_id, length_penalty
+        memory = model.encode(src_ids)
         src_rep = src_ids.repeat_interleave(B, dim=0)  # (N, S) -> (N*B, S), beams of a sentence adjacent
-        cache = self.init_cache(memory.repeat_interleave(B, dim=0), src_rep)  # memory (N*B, S, E)
-        ys = torch.full((N * B, 1), sos_id, dtype=torch.long, device=dev)
+        self.cache = model.init_cache(memory.repeat_interleave(B, dim=0), src_rep)  # memory (N*B, S, E)
+        self.ys = torch.full((N * B, 1), sos_id, dtype=torch.long, device=dev)
         score = torch.zeros(N, B, device=dev, dtype=memory.dtype)
         score[:, 1:] = float("-inf")  # all beams start identical: let only beam 0 expand
-        score = score.view(N * B)
-        done = torch.zeros(N * B, dtype=torch.bool, device=dev)
-        length = torch.zeros(N * B, device=dev, dtype=memory.dtype)  # generated tokens so far
-        pad_only = torch.full((V,), float("-inf"), device=dev, dtype=memory.dtype)
-        pad_only[self.pad_id] = 0.0  # a finished beam continues with pad at no cost
-        for _ in range(max_len - 1):
-            logp = F.log_softmax(self.decode_step(ys, cache), dim=-1)  # (N*B, V)
-            logp = torch.where(done.unsqueeze(1), pad_only, logp)
-            cand = score.unsqueeze(1) + logp  # (N*B, V) summed log-probabilities
-            cand_len = length + (~done).to(length.dtype)  # (N*B,)
-            ranked = cand / ((5.0 + cand_len) / 6.0).pow(length_penalty).unsqueeze(1)
-            top, flat = ranked.view(N, B * V).topk(B, dim=1)  # best B of the B*V candidates per sentence
-            parent = flat // V + torch.arange(N, device=dev).unsqueeze(1) * B  # (N, B) rows in N*B
-            parent, token = parent.view(-1), (flat % V).view(-1)  # (N*B,)
-            score = cand.view(-1)[parent * V + token]
-            length, done = cand_len[parent], done[parent] | (token == eos_id)
-            ys = torch.cat([ys[parent], token.unsqueeze(1)], dim=1)  # (N*B, t) -> (N*B, t + 1)
-            cache.reorder(parent)
-            if bool(done.all()):
-                break
-        final = (score / ((5.0 + length) / 6.0).pow(length_penalty)).view(N, B)
+        self.score = score.view(N * B)
+        self.done = torch.zeros(N * B, dtype=torch.bool, device=dev)
+        self.length = torch.zeros(N * B, device=dev, dtype=memory.dtype)  # generated tokens so far
+        self.pad_only = torch.full((V,), float("-inf"), device=dev, dtype=memory.dtype)
+        self.pad_only[model.pad_id] = 0.0  # a finished beam continues with pad at no cost
+
+    def _penalised(self, score: Tensor, length: Tensor) -> Tensor:
+        return score / ((5.0 + length) / 6.0).pow(self.lp)
+
+    def step(self) -> bool:
+        """Extend every hypothesis by one token, keep the best ``B`` per sentence; True when all are done."""
+        N, B, V = self.N, self.B, self.V
+        logp = F.log_softmax(self.model.decode_step(self.ys, self.cache), dim=-1)  # (N*B, V)
+        logp = torch.where(self.done.unsqueeze(1), self.pad_only, logp)
+        cand = self.score.unsqueeze(1) + logp  # (N*B, V) summed log-probabilities
+        cand_len = self.length + (~self.done).to(self.length.dtype)  # (N*B,)
+        ranked = self._penalised(cand, cand_len.unsqueeze(1))
+        _, flat = ranked.view(N, B * V).topk(B, dim=1)  # best B of the B*V candidates per sentence
+        parent = flat // V + torch.arange(N, device=flat.device).unsqueeze(1) * B  # (N, B) rows in N*B
+        parent, token = parent.view(-1), (flat % V).view(-1)  # (N*B,)
+        self.score = cand.view(-1)[parent * V + token]
+        self.length, self.done = cand_len[parent], self.done[parent] | (token == self.eos_id)
+        self.ys = torch.cat([self.ys[parent], token.unsqueeze(1)], dim=1)  # (N*B, t) -> (N*B, t + 1)
+        self.cache.reorder(parent)
+        return bool(self.done.all())
+
+    def best(self) -> tuple[Tensor, Tensor]:
+        """The best finished-or-not hypothesis per sentence: ids ``(N, L)`` and score ``(N,)``."""
+        final = self._penalised(self.score, self.length).view(self.N, self.B)
         best_score, best = final.max(dim=1)  # (N,)
-        best_ids = ys.view(N, B, -1)[torch.arange(N, device=dev), best]  # (N, B, L) -> (N, L)
-        return (best_ids, best_score) if return_scores else best_ids
-    # --8<-- [end:beam_search]
+        rows = torch.arange(self.N, device=best.device)
+        return self.ys.view(self.N, self.B, -1)[rows, best], best_score  # (N, B, L) -> (N, L)
+# --8<-- [end:beam_search]

@@ -20,6 +20,11 @@ def softmax(x: Tensor, axis: int = -1) -> Tensor:
 
     Shape:
         x: ``(..., C)`` -> output: same shape, non-negative, sums to 1 along ``axis``.
+
+    Examples:
+        >>> import torch
+        >>> softmax(torch.tensor([1000.0, 1000.0]))  # no overflow
+        tensor([0.5000, 0.5000])
     """
     shifted = x - x.amax(dim=axis, keepdim=True)  # largest entry becomes 0: exp cannot overflow
     e = shifted.exp()
@@ -32,6 +37,11 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
 
     Shape:
         x: ``(..., C)`` -> output: same shape; ``exp(output)`` sums to 1 along ``axis``.
+
+    Examples:
+        >>> import torch
+        >>> log_softmax(torch.tensor([0.0, -1000.0]))  # finite where log(softmax) gives -inf
+        tensor([    0., -1000.])
     """
     shifted = x - x.amax(dim=axis, keepdim=True)
     return shifted - shifted.exp().sum(dim=axis, keepdim=True).log()

@@ -28,12 +28,13 @@ from torch import Tensor, nn
 from transformer_anatomy.errors import check_int, check_positive_int, check_probability
 from transformer_anatomy.torch._checks import check_float_input, param_dtype
 from transformer_anatomy.torch.attention import MultiheadAttention
+from transformer_anatomy.torch.init import xavier_uniform_matrices_
 from transformer_anatomy.torch.masks import (
     generate_square_subsequent_mask,
     is_causal_mask,
     make_key_padding_mask,
 )
-from transformer_anatomy.torch.state_dict import StrictLoadMixin
+from transformer_anatomy.torch.module import ModuleMixin
 
 __all__ = [
     "TransformerEncoderLayer",
@@ -89,7 +90,40 @@ def _detect_causal(mask: Tensor | None, is_causal: bool | None, size: int) -> bo
     return is_causal_mask(mask, size)
 
 
-class TransformerEncoderLayer(StrictLoadMixin, nn.Module):
+def _build_layer(
+    layer: nn.Module,
+    attention_names: tuple[str, ...],
+    d_model: int,
+    nhead: int,
+    dim_feedforward: int,
+    dropout: float,
+    layer_norm_eps: float,
+    batch_first: bool,
+    norm_first: bool,
+    bias: bool,
+    factory: dict[str, Any],
+) -> None:
+    """Give an encoder layer (``self_attn``) or a decoder layer (``self_attn``, ``multihead_attn``)
+    its modules, in ``nn.TransformerEncoderLayer`` / ``nn.TransformerDecoderLayer``'s order (the
+    same state_dict order and the same use of the random generator): the attention modules,
+    ``linear1``, ``dropout``, ``linear2``, then one ``norm<i>`` and one ``dropout<i>`` per
+    sublayer (``i = 1, 2`` in the encoder, ``1, 2, 3`` in the decoder)."""
+    check_positive_int("dim_feedforward", dim_feedforward)
+    for name in attention_names:
+        setattr(layer, name, MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
+                                                **factory))
+    layer.linear1 = nn.Linear(d_model, dim_feedforward, bias=bias, **factory)
+    layer.dropout = nn.Dropout(dropout)
+    layer.linear2 = nn.Linear(dim_feedforward, d_model, bias=bias, **factory)
+    layer.norm_first, layer.batch_first = norm_first, batch_first
+    sublayers = range(1, len(attention_names) + 2)  # the attention sublayers and the feed-forward one
+    for i in sublayers:
+        setattr(layer, f"norm{i}", nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory))
+    for i in sublayers:
+        setattr(layer, f"dropout{i}", nn.Dropout(dropout))
+
+
+class TransformerEncoderLayer(ModuleMixin, nn.Module):
     """Self-attention and a position-wise feed-forward network, each with residual and norm.
 
     Args:
@@ -102,6 +136,11 @@ class TransformerEncoderLayer(StrictLoadMixin, nn.Module):
         src: ``(S, E)`` unbatched, ``(S, N, E)``, or ``(N, S, E)`` with ``batch_first``;
         src_mask: ``(S, S)`` or ``(N*H, S, S)``; src_key_padding_mask: ``(S,)`` or ``(N, S)``;
         output: same shape as src.
+
+    Examples:
+        >>> layer = TransformerEncoderLayer(d_model=8, nhead=2, dim_feedforward=16, batch_first=True)
+        >>> layer(torch.randn(3, 5, 8)).shape  # (N, S, E) -> (N, S, E)
+        torch.Size([3, 5, 8])
     """
 
     def __init__(
@@ -119,22 +158,10 @@ class TransformerEncoderLayer(StrictLoadMixin, nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         act = _check_config(d_model, nhead, dropout, activation)
-        check_positive_int("dim_feedforward", dim_feedforward)
-        factory = {"device": device, "dtype": dtype}
         super().__init__()
-        # Module order = nn.TransformerEncoderLayer's (same state_dict order and RNG use).
-        attn_args = dict(dropout=dropout, bias=bias, batch_first=batch_first, **factory)
-        self.self_attn = MultiheadAttention(d_model, nhead, **attn_args)
-        self.linear1 = nn.Linear(d_model, dim_feedforward, bias=bias, **factory)
-        self.dropout = nn.Dropout(dropout)
-        self.linear2 = nn.Linear(dim_feedforward, d_model, bias=bias, **factory)
-        self.norm_first = norm_first
-        self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory)
-        self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory)
-        self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
+        _build_layer(self, ("self_attn",), d_model, nhead, dim_feedforward, dropout, layer_norm_eps, batch_first,
+                     norm_first, bias, {"device": device, "dtype": dtype})
         self.activation = act
-        self.batch_first = batch_first
 
     # --8<-- [start:encoder_layer_forward]
     def forward(
@@ -167,7 +194,7 @@ class TransformerEncoderLayer(StrictLoadMixin, nn.Module):
     # --8<-- [end:encoder_layer_forward]
 
 
-class TransformerDecoderLayer(StrictLoadMixin, nn.Module):
+class TransformerDecoderLayer(ModuleMixin, nn.Module):
     """Masked self-attention, cross-attention to the encoder output, and a feed-forward network.
 
     Args: as :class:`TransformerEncoderLayer`.
@@ -178,6 +205,11 @@ class TransformerDecoderLayer(StrictLoadMixin, nn.Module):
         tgt_mask: ``(T, T)`` or ``(N*H, T, T)``; memory_mask: ``(T, S)`` or ``(N*H, T, S)``;
         tgt_key_padding_mask: ``(N, T)``; memory_key_padding_mask: ``(N, S)``;
         output: same shape as tgt.
+
+    Examples:
+        >>> layer = TransformerDecoderLayer(d_model=8, nhead=2, dim_feedforward=16)  # (L, N, E), as torch.nn
+        >>> layer(torch.randn(4, 3, 8), torch.randn(6, 3, 8), tgt_is_causal=True).shape
+        torch.Size([4, 3, 8])
     """
 
     def __init__(
@@ -195,24 +227,10 @@ class TransformerDecoderLayer(StrictLoadMixin, nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         act = _check_config(d_model, nhead, dropout, activation)
-        check_positive_int("dim_feedforward", dim_feedforward)
-        factory = {"device": device, "dtype": dtype}
         super().__init__()
-        attn_args = dict(dropout=dropout, bias=bias, batch_first=batch_first, **factory)
-        self.self_attn = MultiheadAttention(d_model, nhead, **attn_args)
-        self.multihead_attn = MultiheadAttention(d_model, nhead, **attn_args)
-        self.linear1 = nn.Linear(d_model, dim_feedforward, bias=bias, **factory)
-        self.dropout = nn.Dropout(dropout)
-        self.linear2 = nn.Linear(dim_feedforward, d_model, bias=bias, **factory)
-        self.norm_first = norm_first
-        self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory)
-        self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory)
-        self.norm3 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory)
-        self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
-        self.dropout3 = nn.Dropout(dropout)
+        _build_layer(self, ("self_attn", "multihead_attn"), d_model, nhead, dim_feedforward, dropout, layer_norm_eps,
+                     batch_first, norm_first, bias, {"device": device, "dtype": dtype})
         self.activation = act
-        self.batch_first = batch_first
 
     # --8<-- [start:decoder_layer_forward]
     def forward(
@@ -322,13 +340,19 @@ def _clones(module: nn.Module, n: int) -> nn.ModuleList:
     return nn.ModuleList([copy.deepcopy(module) for _ in range(n)])
 
 
-class TransformerEncoder(StrictLoadMixin, nn.Module):
+class TransformerEncoder(ModuleMixin, nn.Module):
     """A stack of ``num_layers`` copies of ``encoder_layer``, then ``norm`` if given.
 
     ``enable_nested_tensor`` and ``mask_check`` are accepted for drop-in compatibility with
     ``nn.TransformerEncoder`` and ignored: this encoder never converts to nested tensors.
 
     Shape: as :class:`TransformerEncoderLayer`; ``mask`` is ``(S, S)`` or ``(N*H, S, S)``.
+
+    Examples:
+        >>> layer = TransformerEncoderLayer(8, 2, dim_feedforward=16, batch_first=True)
+        >>> encoder = TransformerEncoder(layer, num_layers=3, norm=nn.LayerNorm(8))
+        >>> len(encoder.layers), encoder(torch.randn(2, 5, 8)).shape
+        (3, torch.Size([2, 5, 8]))
     """
 
     def __init__(
@@ -362,10 +386,16 @@ class TransformerEncoder(StrictLoadMixin, nn.Module):
         return self.norm(out) if self.norm is not None else out
 
 
-class TransformerDecoder(StrictLoadMixin, nn.Module):
+class TransformerDecoder(ModuleMixin, nn.Module):
     """A stack of ``num_layers`` copies of ``decoder_layer``, then ``norm`` if given.
 
     Shape: as :class:`TransformerDecoderLayer`.
+
+    Examples:
+        >>> layer = TransformerDecoderLayer(8, 2, dim_feedforward=16, batch_first=True)
+        >>> decoder = TransformerDecoder(layer, num_layers=2)
+        >>> decoder(torch.randn(2, 4, 8), torch.randn(2, 6, 8), tgt_is_causal=True).shape
+        torch.Size([2, 4, 8])
     """
 
     def __init__(self, decoder_layer: nn.Module, num_layers: int, norm: nn.Module | None = None) -> None:
@@ -405,7 +435,7 @@ class TransformerDecoder(StrictLoadMixin, nn.Module):
         return self.norm(out) if self.norm is not None else out
 
 
-class Transformer(StrictLoadMixin, nn.Module):
+class Transformer(ModuleMixin, nn.Module):
     """The encoder–decoder Transformer ("Attention Is All You Need", §3), ``nn.Transformer``'s
     constructor, parameter names (``load_state_dict(nn_transformer.state_dict())`` works with
     ``strict=True``), initialisation and outputs.
@@ -425,6 +455,17 @@ class Transformer(StrictLoadMixin, nn.Module):
         - src_key_padding_mask, memory_key_padding_mask: ``(S,)`` or ``(N, S)``;
           tgt_key_padding_mask: ``(T,)`` or ``(N, T)``.
         - output: ``(T, E)``, ``(T, N, E)`` or ``(N, T, E)``.
+
+    Examples:
+        >>> _ = torch.manual_seed(0)
+        >>> size = dict(d_model=16, nhead=2, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=32)
+        >>> ours, theirs = Transformer(**size, batch_first=True), nn.Transformer(**size, batch_first=True)
+        >>> ours.load_state_dict(theirs.state_dict())  # the same parameter names
+        <All keys matched successfully>
+        >>> src, tgt = torch.randn(2, 5, 16), torch.randn(2, 4, 16)  # (N, S, E), (N, T, E)
+        >>> mask = Transformer.generate_square_subsequent_mask(4)
+        >>> torch.allclose(ours.eval()(src, tgt, tgt_mask=mask), theirs.eval()(src, tgt, tgt_mask=mask), atol=1e-5)
+        True
     """
 
     def __init__(
@@ -470,9 +511,7 @@ class Transformer(StrictLoadMixin, nn.Module):
 
     def _reset_parameters(self) -> None:
         """Xavier-uniform init of every matrix (every parameter with more than one dim)."""
-        for p in self.parameters():
-            if p.dim() > 1:
-                nn.init.xavier_uniform_(p)
+        xavier_uniform_matrices_(self)
 
     # --8<-- [start:transformer_forward]
     def forward(

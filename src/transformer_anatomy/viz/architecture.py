@@ -129,37 +129,34 @@ def _svg(body: list[str], width: float, height: float, alt: str) -> str:
             f"<title>{html.escape(alt)}</title>" + "".join(body) + "</svg>")
 
 
-def _encoder_decoder(highlight, from_page):
-    out: list[str] = []
-    xe, xd, base = 150, 430, 610
-    enc = [
-        _Box("source token ids", "io", "(N, S)"),
-        _Box("embedding × √E", "embed", "V → E"),
-        _Box("+ positional encoding", "embed", "(N, S, E)"),
-        _Box("multi-head self-attention", "attn", "H heads of E/H"),
-        _Box("add & norm", "norm"),
-        _Box("feed-forward", "ffn", "E → F → E"),
-        _Box("add & norm", "norm"),
-    ]
-    dec = [
-        _Box("target ids, shifted right", "io", "(N, T)"),
-        _Box("embedding × √E", "embed", "V → E"),
-        _Box("+ positional encoding", "embed", "(N, T, E)"),
-        _Box("masked self-attention", "attn", "causal, H heads"),
-        _Box("add & norm", "norm"),
-        _Box("cross-attention", "attn", "queries T, keys S"),
-        _Box("add & norm", "norm"),
-        _Box("feed-forward", "ffn", "E → F → E"),
-        _Box("add & norm", "norm"),
-        _Box("linear E → V, softmax", "out", "(N, T, V)"),
-        _Box("next-token probabilities", "io", "(N, T, V)"),
-    ]
-    epos, _ = _column(enc, xe, base, highlight, from_page, out, stack=(3, 6, "× num_encoder_layers"))
-    dpos, _ = _column(dec, xd, base, highlight, from_page, out, stack=(3, 8, "× num_decoder_layers"),
-                      stack_side="right")
-    # memory: from the encoder's top to the decoder's cross-attention (its keys and values)
-    ex, ey = epos[-1][0] + _W / 2, epos[-1][1]
-    cx, cy = dpos[5]
+_ENCODER_BOXES = (
+    _Box("source token ids", "io", "(N, S)"),
+    _Box("embedding × √E", "embed", "V → E"),
+    _Box("+ positional encoding", "embed", "(N, S, E)"),
+    _Box("multi-head self-attention", "attn", "H heads of E/H"),
+    _Box("add & norm", "norm"),
+    _Box("feed-forward", "ffn", "E → F → E"),
+    _Box("add & norm", "norm"),
+)
+_DECODER_BOXES = (
+    _Box("target ids, shifted right", "io", "(N, T)"),
+    _Box("embedding × √E", "embed", "V → E"),
+    _Box("+ positional encoding", "embed", "(N, T, E)"),
+    _Box("masked self-attention", "attn", "causal, H heads"),
+    _Box("add & norm", "norm"),
+    _Box("cross-attention", "attn", "queries T, keys S"),
+    _Box("add & norm", "norm"),
+    _Box("feed-forward", "ffn", "E → F → E"),
+    _Box("add & norm", "norm"),
+    _Box("linear E → V, softmax", "out", "(N, T, V)"),
+    _Box("next-token probabilities", "io", "(N, T, V)"),
+)
+
+
+def _memory_arrow(out: list[str], encoder_top: tuple[float, float], cross_attention: tuple[float, float]) -> None:
+    """The encoder's output (memory) to the decoder's cross-attention: its keys and values."""
+    ex, ey = encoder_top[0] + _W / 2, encoder_top[1]
+    cx, cy = cross_attention
     mid_y = ey - 26
     out.append(f'<path d="M{ex},{ey} L{ex},{mid_y} L{cx - 40},{mid_y} L{cx - 40},{cy + _BOX_H / 2} '
                f'L{cx - 6},{cy + _BOX_H / 2}" fill="none" stroke="currentColor" stroke-width="1.4"/>'
@@ -167,6 +164,16 @@ def _encoder_decoder(highlight, from_page):
                f'L{cx - 7},{cy + _BOX_H / 2 + 4} Z" fill="currentColor"/>')
     out.append(f'<text x="{ex - 40}" y="{mid_y - 6}" font-size="10.5" fill="currentColor">'
                "memory (N, S, E): keys and values</text>")
+
+
+def _encoder_decoder(highlight, from_page):
+    out: list[str] = []
+    xe, xd, base = 150, 430, 610
+    enc, dec = list(_ENCODER_BOXES), list(_DECODER_BOXES)
+    epos, _ = _column(enc, xe, base, highlight, from_page, out, stack=(3, 6, "× num_encoder_layers"))
+    dpos, _ = _column(dec, xd, base, highlight, from_page, out, stack=(3, 8, "× num_decoder_layers"),
+                      stack_side="right")
+    _memory_arrow(out, epos[-1], dpos[5])
     out.append(f'<text x="{xe + _W / 2}" y="{base + 22}" text-anchor="middle" font-size="12" font-weight="bold" '
                'fill="currentColor">encoder</text>')
     out.append(f'<text x="{xd + _W / 2}" y="{base + 22}" text-anchor="middle" font-size="12" font-weight="bold" '
@@ -245,6 +252,13 @@ def architecture_svg(kind: str = "encoder-decoder", highlight=(), page: str = "i
 
     Returns:
         HTML for a ``markdown-exec`` block with ``html="1"``.
+
+    Examples:
+        >>> html = architecture_svg("encoder-only", highlight="attn", page="attention.md")
+        >>> html.startswith('<figure class="ta-figure ta-architecture"><svg role="img"')
+        True
+        >>> 'xlink:href="../attention/"' in html  # a block links to its page
+        True
     """
     if kind not in ("encoder-decoder", "encoder-only"):
         raise ValueError(f"kind={kind!r} must be 'encoder-decoder' or 'encoder-only'")
@@ -272,6 +286,10 @@ def you_are_here(page: str, kind: str = "encoder-decoder") -> str:
 
     Returns:
         HTML (a collapsible ``<details>`` opened by default, holding the figure).
+
+    Examples:
+        >>> you_are_here("attention.md").startswith('<details class="ta-map" open><summary>You are here')
+        True
     """
     if page not in PAGE_GROUPS:
         raise ValueError(f"page={page!r} is not one of {sorted(PAGE_GROUPS)}")

@@ -12,6 +12,21 @@ def figure_to_img(fig, alt: str, css_class: str = "ta-figure") -> str:
 
     The page stays self-contained (no file to write, no request to another host) and the
     browser test can check that the image loaded (``naturalWidth > 0``).
+
+    Args:
+        fig: a Matplotlib figure (closed afterwards if pyplot made it).
+        alt: the ``<img>``'s alt text.
+        css_class: the ``<img>``'s class.
+
+    Returns:
+        An ``<img>`` tag with a ``data:image/svg+xml;base64,...`` source.
+
+    Examples:
+        >>> from matplotlib.figure import Figure
+        >>> fig = Figure(figsize=(2, 1))
+        >>> _ = fig.subplots().plot([0, 1], [1, 0])
+        >>> figure_to_img(fig, alt="a falling line")[:75]
+        '<img class="ta-figure" alt="a falling line" src="data:image/svg+xml;base64,'
     """
     import matplotlib.pyplot as plt
 
@@ -94,6 +109,16 @@ def figure_to_svg(fig, alt: str, caption: str | None = None, css_class: str = "t
 
     Returns:
         An HTML string to print from a ``markdown-exec`` block with ``html="1"``.
+
+    Examples:
+        >>> from matplotlib.figure import Figure
+        >>> fig = Figure(figsize=(2, 1))
+        >>> _ = fig.subplots().plot([0, 1], [1, 0], color="black")
+        >>> svg = figure_to_svg(fig, alt="a falling line", caption="Ink in the page's colour.")
+        >>> svg.startswith('<figure class="ta-figure"><svg role="img" aria-label="a falling line"')
+        True
+        >>> "currentColor" in svg and "<figcaption>Ink in the page's colour.</figcaption>" in svg
+        True
     """
     global _svg_counter
     import matplotlib
@@ -101,8 +126,9 @@ def figure_to_svg(fig, alt: str, caption: str | None = None, css_class: str = "t
     _svg_counter += 1
     _to_page_ink(fig)
     buf = io.BytesIO()
-    # A salt of our own per figure: the SVG's ids (clip paths, glyphs) differ between the
-    # figures of one page, so one figure never clips or draws with another's definitions.
+    # A salt of our own per figure: the ids of clip paths and markers differ between the figures
+    # of one page, so one figure never clips or draws with another's definitions. (Glyph ids,
+    # "DejaVuSans-48", are shared, but only by the very same glyph: tests/viz/test_html.py.)
     with matplotlib.rc_context({"svg.hashsalt": f"ta{_svg_counter}", "svg.fonttype": "path"}):
         fig.savefig(buf, format="svg", bbox_inches="tight", transparent=True, metadata={"Date": None})
     svg = buf.getvalue().decode("utf-8")

@@ -77,6 +77,14 @@ def draw_mask(
         - mask: :math:`(R, C)`, rows (queries, or sequences for a key padding mask) by columns (keys)
         - cell_text: :math:`(R, C)`
         - row_labels: :math:`(R,)`, col_labels: :math:`(C,)`
+
+    Examples:
+        >>> import numpy as np
+        >>> from matplotlib.figure import Figure
+        >>> ax = Figure().subplots()
+        >>> ax = draw_mask(ax, np.array([[False, True], [False, False]]), title="causal")
+        >>> [t.get_text() for t in ax.texts]  # one mark per cell, row by row
+        ['✓', '×', '✓', '✓']
     """
     from matplotlib.patches import Rectangle
 
@@ -92,6 +100,15 @@ def draw_mask(
         label = MARKS[0 if true else 1] if text is None else str(text[i, j])
         ax.text(j, i, label, ha="center", va="center", color=MARK_COLOR, fontsize=fontsize,
                 fontweight="bold")
+    _label_grid(ax, R, C, row_labels, col_labels, xlabel, ylabel, fontsize)
+    if title:
+        ax.set_title(title, fontsize=fontsize + 0.5)
+    return ax
+
+
+def _label_grid(ax: Any, R: int, C: int, row_labels: Sequence[Any] | None, col_labels: Sequence[Any] | None,
+                xlabel: str | None, ylabel: str | None, fontsize: float) -> None:
+    """Limits, ticks and axis labels of an ``(R, C)`` grid drawn with row 0 on top."""
     ax.set_xlim(-0.5, C - 0.5)
     ax.set_ylim(R - 0.5, -0.5)  # row 0 on top, as a matrix is printed
     ax.set_aspect("equal")
@@ -106,9 +123,6 @@ def draw_mask(
         ax.set_xlabel(xlabel, fontsize=fontsize)
     if ylabel:
         ax.set_ylabel(ylabel, fontsize=fontsize)
-    if title:
-        ax.set_title(title, fontsize=fontsize + 0.5)
-    return ax
 
 
 def plot_mask_grid(

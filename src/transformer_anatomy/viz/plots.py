@@ -56,6 +56,13 @@ def plot_training_curves(
     Returns:
         A Matplotlib ``Figure``. Solid lines: training loss (mean over each logging window);
         dashed with markers: evaluation loss; right panel: the evaluation metric.
+
+    Examples:
+        >>> h = {"train": [{"step": s, "loss": 1.0 / s} for s in (1, 2, 3)],
+        ...      "eval": [{"step": 3, "metrics": {"loss": 0.4, "exact_match": 0.5}}]}
+        >>> fig = plot_training_curves({"NumPy": h, "PyTorch": h}, "exact_match")
+        >>> [ax.get_ylabel() for ax in fig.axes]
+        ['cross-entropy loss', 'exact match']
     """
     fig, axes = _figure(1, 2, figsize=(10.0, 3.8))
     ax_loss, ax_metric = axes[0]
@@ -127,9 +134,21 @@ def capture_attention(model: Any, *inputs: Any) -> dict[str, np.ndarray]:
     layers are classes named ``MultiheadAttention`` accepting ``need_weights`` and
     ``average_attn_weights``). Inputs may be NumPy arrays; they become tensors for a torch model.
 
+    Args:
+        model: a NumPy or PyTorch model of this project; its train/eval mode is put back afterwards.
+        inputs: what ``model`` takes, e.g. ``src_ids, tgt_ids``.
+
     Returns:
         module name (``"transformer.decoder.layers.1.multihead_attn"``) -> weights
         ``(N, H, T, S)``, rows summing to 1 (0 for a fully masked query).
+
+    Examples:
+        >>> import numpy as np
+        >>> import transformer_anatomy.torch as tt
+        >>> m = tt.TransformerClassifier(vocab_size=10, num_classes=2, d_model=8, nhead=2, num_layers=1)
+        >>> weights = capture_attention(m, np.array([[4, 5, 6]]))
+        >>> {name: w.shape for name, w in weights.items()}
+        {'encoder.layers.0.self_attn': (1, 2, 3, 3)}
     """
     records: dict[str, np.ndarray] = {}
     is_torch = hasattr(model, "parameters") and not hasattr(model, "params")
@@ -169,6 +188,12 @@ def plot_attention(
 
     Returns:
         A Matplotlib ``Figure`` with one shared color scale from 0 to 1.
+
+    Examples:
+        >>> import numpy as np
+        >>> fig = plot_attention(np.full((2, 3, 3), 1 / 3), ["a", "b", "c"], ["a", "b", "c"])
+        >>> [ax.get_title() for ax in fig.axes[:2]], fig.axes[-1].get_ylabel()  # two heads, one colour bar
+        (['head 0', 'head 1'], 'attention weight')
     """
     w = np.asarray(weights, dtype=np.float64)
     if w.ndim == 2:
@@ -212,6 +237,12 @@ def plot_positional_encoding(table: np.ndarray, title: str | None = None):
 
     Returns:
         A Matplotlib ``Figure`` (diverging colors, -1 blue to +1 red).
+
+    Examples:
+        >>> import numpy as np
+        >>> fig = plot_positional_encoding(np.zeros((50, 16)))
+        >>> fig.axes[0].get_title()
+        'Sinusoidal positional encoding, 50 positions × E = 16'
     """
     t = np.asarray(table, dtype=np.float64)
     if t.ndim != 2:
@@ -246,6 +277,13 @@ def prediction_table_markdown(rows: Sequence[Mapping[str, Any]], columns: Sequen
 
     Returns:
         The table as a string (``|`` inside cells escaped).
+
+    Examples:
+        >>> print(prediction_table_markdown([{"input": "a b", "target": "b a", "prediction": "b a", "correct": True}]))
+        | input | target | prediction |  |
+        |---|---|---|---|
+        | a b | b a | b a | ✓ |
+        <BLANKLINE>
     """
     def esc(s: str) -> str:
         return s.replace("|", "\\|").replace("\n", " ")
@@ -259,8 +297,21 @@ def prediction_table_markdown(rows: Sequence[Mapping[str, Any]], columns: Sequen
 
 def prediction_table_html(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = PREDICTION_COLUMNS,
                           css_class: str = "ta-predictions") -> str:
-    """The same table as HTML (``<table class="ta-predictions">``), cells escaped; the ✓/✗
-    cell gets class ``ok`` or ``bad``."""
+    """The same table as :func:`prediction_table_markdown`, as HTML, cells escaped.
+
+    Args:
+        rows: dicts with the ``columns`` keys and a bool ``"correct"``.
+        columns: which keys to show, in order.
+        css_class: the ``<table>``'s class.
+
+    Returns:
+        ``<table class="ta-predictions">`` ...; the ✓/✗ cell has class ``ok`` or ``bad``.
+
+    Examples:
+        >>> rows = [{"input": "<a>", "target": "x", "prediction": "y", "correct": False}]
+        >>> prediction_table_html(rows).splitlines()[3]
+        '<tr><td>&lt;a&gt;</td><td>x</td><td>y</td><td class="bad">✗</td></tr>'
+    """
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "<th></th>"
     lines = [f'<table class="{html.escape(css_class, quote=True)}">', f"<thead><tr>{head}</tr></thead>", "<tbody>"]
     for r in rows:

@@ -1,4 +1,4 @@
-"""Positional encodings and the written-out softmax."""
+"""Token embeddings, positional encodings and the written-out softmax."""
 
 from __future__ import annotations
 
@@ -76,3 +76,22 @@ def test_softmax_matches_torch_sums_to_one_and_is_shift_invariant(a, shift):
     torch.testing.assert_close(softmax(x).sum(-1), torch.ones(x.shape[0], dtype=torch.float64))
     torch.testing.assert_close(softmax(x + shift), softmax(x), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(softmax(x, axis=0), torch.softmax(x, 0), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("positional", ["sinusoidal", "learned"])
+@pytest.mark.parametrize("scale", [True, False])
+def test_embed_tokens_is_token_times_sqrt_e_plus_position_and_offset_continues_it(positional, scale):
+    from transformer_anatomy.torch.embeddings import embed_tokens, init_token_embedding, make_positional
+
+    torch.manual_seed(0)
+    tok, pos, drop = torch.nn.Embedding(9, 8), make_positional(positional, 12, 8), torch.nn.Dropout(0.0)
+    init_token_embedding(tok, scale)
+    ids = torch.randint(0, 9, (2, 6))
+    full = embed_tokens(ids, tok, pos, drop, scale)
+    weight = pos.pe if positional == "sinusoidal" else pos.weight
+    torch.testing.assert_close(full, tok(ids) * (math.sqrt(8) if scale else 1.0) + weight[:6], rtol=0, atol=0)
+    torch.testing.assert_close(embed_tokens(ids[:, 4:], tok, pos, drop, scale, offset=4), full[:, 4:], rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"sequence length 13 exceeds max_len=12"):
+        embed_tokens(ids[:, :1], tok, pos, drop, scale, offset=12)
+    with pytest.raises(ValueError, match=r"positional must be 'sinusoidal' or 'learned', got 'rope'"):
+        make_positional("rope", 12, 8)

@@ -25,11 +25,29 @@ def test_curves_overlay_runs():
     assert list(metric_ax.lines[0].get_ydata()) == [0.5, 1.0]
 
 
+def tiny_seq2seq(backend, vocab_size):
+    """A one-layer Seq2SeqTransformer with two heads, in either backend."""
+    size = dict(d_model=16, nhead=2, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=32)
+    if backend == "torch":
+        import torch
+
+        from transformer_anatomy.torch import Seq2SeqTransformer
+
+        torch.manual_seed(0)
+        return Seq2SeqTransformer(vocab_size, vocab_size, **size)
+    from transformer_anatomy.numpy import Seq2SeqTransformer
+
+    return Seq2SeqTransformer(vocab_size, vocab_size, rng=0, **size)
+
+
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
-def test_attention_of_a_model_rows_sum_to_one(backend, tiny_reversal, make_model):
-    model = make_model(backend, tiny_reversal)
+def test_attention_of_a_model_rows_sum_to_one(backend):
+    from transformer_anatomy.tasks import make_reversal_task
+
+    data = make_reversal_task(n_train=4, n_valid=4, n_test=4, min_len=3, max_len=6, num_symbols=6, rng=1)
+    model = tiny_seq2seq(backend, len(data.src_vocab))
     model.train()
-    src, tgt = tiny_reversal.test["src"][:1, :4], tiny_reversal.test["tgt_in"][:1, :5]
+    src, tgt = data.test["src"][:1, :4], data.test["tgt_in"][:1, :5]
     weights = capture_attention(model, src, tgt)
     assert model.training  # mode restored
     cross = weights["transformer.decoder.layers.0.multihead_attn"]

@@ -235,3 +235,66 @@ def test_input_and_config_errors():
         Seq2SeqTransformer(V_SRC, V_TGT, pad_id=20)
     with pytest.raises(ValueError, match=r"beam_size must be a positive integer"):
         m.beam_search(src, beam_size=0, max_len=5, sos_id=SOS, eos_id=EOS)
+
+
+# ------------------------------------------------------------------------------------------------
+# decoding runs in eval mode, as the NumPy greedy_decode does
+def test_decoding_ignores_dropout_and_keeps_the_train_eval_mode():
+    m = model(seed=6, dropout=0.5)
+    src = ids(3, 6, V_SRC, pad_tail=(0, 2, 1), seed=6)
+    expected = {
+        "greedy": m.greedy_decode(src, max_len=8, sos_id=SOS, eos_id=EOS),
+        "greedy, no cache": m.greedy_decode(src, max_len=8, sos_id=SOS, eos_id=EOS, use_cache=False),
+        "beam": m.beam_search(src, beam_size=3, max_len=8, sos_id=SOS, eos_id=EOS),
+    }
+    m.train()
+    m.transformer.decoder.layers[0].eval()  # a mixed mode is kept as it was
+    for seed in range(3):  # dropout would draw differently each time
+        torch.manual_seed(seed)
+        got = {
+            "greedy": m.greedy_decode(src, max_len=8, sos_id=SOS, eos_id=EOS),
+            "greedy, no cache": m.greedy_decode(src, max_len=8, sos_id=SOS, eos_id=EOS, use_cache=False),
+            "beam": m.beam_search(src, beam_size=3, max_len=8, sos_id=SOS, eos_id=EOS),
+        }
+        assert all(torch.equal(got[k], expected[k]) for k in expected), seed
+    assert m.training and m.transformer.encoder.training and m.dropout.training
+    assert not m.transformer.decoder.layers[0].training and m.transformer.decoder.layers[1].training
+
+
+# ------------------------------------------------------------------------------------------------
+# ReferenceSeq2Seq: this model with torch.nn.Transformer in the middle
+def reference_pair(seed=0, **kw):
+    from transformer_anatomy.training.reference import ReferenceSeq2Seq
+
+    cfg = dict(d_model=E, nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=32, dropout=0.0)
+    cfg.update(kw)
+    torch.manual_seed(seed)
+    ours = Seq2SeqTransformer(V_SRC, V_TGT, **cfg)
+    torch.manual_seed(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # nn's nested-tensor notice for norm_first
+        ref = ReferenceSeq2Seq(V_SRC, V_TGT, **cfg)
+    return ours.double().eval(), ref.double().eval()
+
+
+@pytest.mark.parametrize("options", [dict(), dict(norm_first=True), dict(positional="learned", tie_weights=True)])
+def test_reference_is_our_model_with_nn_transformer_in_the_middle(options):
+    ours, ref = reference_pair(seed=7, **options)
+    assert isinstance(ref.transformer, nn.Transformer) and isinstance(ref, Seq2SeqTransformer)
+    sa, sb = ours.state_dict(), ref.state_dict()
+    assert list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)  # same names, same init
+    src, tgt = ids(3, 7, V_SRC, seed=7), ids(3, 5, V_TGT, seed=8, low=1)  # no padding: no nested tensors
+    torch.testing.assert_close(ref(src, tgt), ours(src, tgt), rtol=1e-10, atol=1e-10)
+    assert torch.equal(ref.greedy_decode(src, 8, SOS, EOS), ours.greedy_decode(src, 8, SOS, EOS, use_cache=False))
+    assert ref.num_parameters() == ours.num_parameters()
+
+
+def test_reference_has_no_key_value_cache():
+    _, ref = reference_pair()
+    src = ids(2, 5, V_SRC)
+    with pytest.raises(NotImplementedError, match=r"no key/value cache"):
+        ref.greedy_decode(src, 5, SOS, EOS, use_cache=True)
+    with pytest.raises(NotImplementedError, match=r"no key/value cache"):
+        ref.beam_search(src, 2, 5, SOS, EOS)
+    with pytest.raises(ValueError, match=r"src_ids: token id 99 is out of range"):  # our checks, too
+        ref(torch.tensor([[99]]), torch.tensor([[SOS]]))
