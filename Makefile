@@ -66,7 +66,8 @@ docs: build
 test: test-unit test-docs
 
 # Two xdist workers on two cores: one torch/BLAS thread each, or tiny ops fight for the cores
-# (measured here: 10-50x slower with 2 threads per worker on 2 cores).
+# (measured here: 10-50x slower with 2 threads per worker on 2 cores). The library's docstring
+# examples run too, as doctests (pyproject.toml: testpaths and --doctest-modules).
 test-unit: install
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) -m "not docs and not browser" -p no:cacheprovider
 

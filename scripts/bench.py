@@ -1,7 +1,7 @@
 """Training-step benchmark: precision, compile, SDPA backend, checkpointing, ours vs nn.Transformer.
 
     .venv/bin/python scripts/bench.py --threads 1                 # CPU: small + medium, ~2-4 min
-    .venv/bin/python scripts/bench.py --device cuda --compile     # GPU: base + big (PERF-NOTES sizes)
+    .venv/bin/python scripts/bench.py --device cuda --compile     # GPU: base + big (the paper's sizes)
 
 One run measures every variant side by side: each variant gets its own model (same seed, same
 initial weights) and AdamW optimizer, is warmed up, then the variants take turns one step at
@@ -14,7 +14,8 @@ Variants (one factor changed from the baseline ``ours fp32``, eager, default SDP
 - ``sdpa_math``: ``torch.nn.attention.sdpa_kernel(SDPBackend.MATH)`` (the unfused reference kernel);
   the baseline lets PyTorch pick (flash / memory-efficient where they apply).
 - ``bf16``: ``torch.autocast(dtype=torch.bfloat16)`` (weights and optimizer stay fp32).
-- ``ckpt``: every encoder and decoder layer under ``torch.utils.checkpoint`` (recomputed in backward).
+- ``ckpt``: every encoder and decoder layer under ``torch.utils.checkpoint`` (recomputed in backward),
+  with the trainers' own ``transformer_anatomy.training.enable_gradient_checkpointing``.
 - ``reference``: ``nn.Transformer`` with the same embeddings, generator and sizes.
 - ``compiled`` (``--compile``): ``torch.compile(model)``; its first steps (warm-up) are timed apart.
 - ``tf32`` (CUDA only): ``torch.backends.cuda.matmul.allow_tf32`` for the fp32 matmuls.
@@ -31,14 +32,14 @@ backward during the forward (counted with ``torch.autograd.graph.saved_tensors_h
 storage once, parameters excluded) plus the layer inputs a checkpoint keeps to recompute from;
 and ``state_bytes``: parameters + gradients + AdamW's two moments (computed).
 
-Writes ``docs/results/bench-<device>.json``. Page: ``docs/advanced-training.md``.
+Writes ``docs/results/bench-<device>.json`` (with the versions, git state and hardware that
+``transformer_anatomy.training.manifest.environment`` records). Page: ``docs/advanced-training.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
 import os
 import platform
@@ -54,18 +55,28 @@ sys.path.insert(0, str(ROOT / "src"))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
-from torch.utils.checkpoint import checkpoint  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from transformer_anatomy.config import ModelConfig, preset  # noqa: E402
 from transformer_anatomy.torch import Seq2SeqTransformer  # noqa: E402
+from transformer_anatomy.training.manifest import environment  # noqa: E402
 from transformer_anatomy.training.reference import ReferenceSeq2Seq  # noqa: E402
+from transformer_anatomy.training.torch_trainer import enable_gradient_checkpointing  # noqa: E402
+
+
+def _size(model: ModelConfig, N: int, L: int, V: int) -> dict:
+    """A benchmark size: the model (encoder and decoder alike deep) and its batch N, lengths S=T, vocabulary V."""
+    assert model.num_encoder_layers == model.num_decoder_layers
+    return dict(model=model, d_model=model.d_model, nhead=model.nhead, layers=model.num_encoder_layers,
+                dim_feedforward=model.dim_feedforward, N=N, L=L, V=V)
+
 
 # --8<-- [start:sizes]
-SIZES = {  # E, H, encoder+decoder layers, F, batch N, lengths S=T, vocabulary V
-    "small": dict(d_model=128, nhead=4, layers=2, dim_feedforward=512, N=32, L=32, V=1000),  # CPU
-    "medium": dict(d_model=256, nhead=8, layers=2, dim_feedforward=1024, N=16, L=32, V=1000),  # CPU
-    "base": dict(d_model=512, nhead=8, layers=6, dim_feedforward=2048, N=64, L=256, V=32000),  # GPU (PERF-NOTES)
-    "big": dict(d_model=1024, nhead=16, layers=6, dim_feedforward=4096, N=32, L=512, V=32000),  # GPU (PERF-NOTES)
+SIZES = {  # E, H, encoder+decoder layers, F (transformer_anatomy.config), batch N, lengths S=T, vocabulary V
+    "small": _size(ModelConfig(d_model=128, nhead=4, dim_feedforward=512), N=32, L=32, V=1000),  # CPU
+    "medium": _size(ModelConfig(d_model=256, nhead=8, dim_feedforward=1024), N=16, L=32, V=1000),  # CPU
+    "base": _size(preset("base"), N=64, L=256, V=32000),  # GPU: the paper's base model
+    "big": _size(preset("big"), N=32, L=512, V=32000),  # GPU: the paper's big model
 }
 # --8<-- [end:sizes]
 
@@ -93,38 +104,18 @@ class SavedBytes:
         return t
 
 
-_COUNTER: list[SavedBytes] = []  # the active counter, if any (checkpointed layers report their inputs to it)
-
-
-# --8<-- [start:checkpoint]
-def _checkpointed(forward, *args, **kwargs):
-    """Run ``forward`` under ``torch.utils.checkpoint``: keep only its inputs, recompute in backward."""
-    if not torch.is_grad_enabled():
-        return forward(*args, **kwargs)
-    if _COUNTER:
-        for a in list(args) + list(kwargs.values()):
-            if isinstance(a, torch.Tensor):
-                _COUNTER[-1].add(a)  # the inputs stay alive until backward recomputes the layer
-    return checkpoint(forward, *args, use_reentrant=False, **kwargs)
-
-
-def enable_checkpointing(model: torch.nn.Module) -> torch.nn.Module:
-    """Put every encoder and decoder layer of ``model.transformer`` under activation checkpointing."""
-    for stack in (model.transformer.encoder, model.transformer.decoder):
-        for layer in stack.layers:
-            layer.forward = functools.partial(_checkpointed, layer.forward)
-    return model
-# --8<-- [end:checkpoint]
+def checkpointed_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The encoder and decoder layers ``enable_gradient_checkpointing`` put under checkpointing."""
+    return [m for m in model.modules() if getattr(m, "_ta_checkpointed", False)]
 
 
 # ---------------------------------------------------------------------------------------------
 def build(kind: str, cfg: dict, device: torch.device, dropout: float) -> torch.nn.Module:
     torch.manual_seed(0)
-    common = dict(d_model=cfg["d_model"], nhead=cfg["nhead"], num_encoder_layers=cfg["layers"],
-                  num_decoder_layers=cfg["layers"], dim_feedforward=cfg["dim_feedforward"], dropout=dropout,
-                  max_len=max(512, cfg["L"]))
-    cls = ReferenceSeq2Seq if kind == "reference" else Seq2SeqTransformer
-    return cls(cfg["V"], cfg["V"], **common).to(device)
+    model = cfg["model"].replace(dropout=dropout, max_len=max(cfg["model"].max_len, cfg["L"]))
+    if kind == "reference":
+        return ReferenceSeq2Seq(cfg["V"], cfg["V"], **model.reference_kwargs()).to(device)
+    return Seq2SeqTransformer(cfg["V"], cfg["V"], **model.seq2seq_kwargs()).to(device)
 
 
 def make_batch(cfg: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -145,7 +136,7 @@ class Variant:
         self.ckpt, self.compiled, self.model_kind = ckpt, compiled, model_kind
         self.model = build(model_kind, cfg, device, dropout)
         if ckpt:
-            enable_checkpointing(self.model)
+            enable_gradient_checkpointing(self.model)
         fused = device.type == "cuda"
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4, fused=fused)
         self.run = torch.compile(self.model) if compiled else self.model
@@ -210,13 +201,19 @@ def activation_bytes(v: Variant, batch) -> int:
     params = {p.untyped_storage().data_ptr() for p in v.model.parameters()}
     counter = SavedBytes(params)
     src, tgt_in, tgt_out = batch
-    _COUNTER.append(counter)
+
+    def keep_inputs(layer, args, kwargs):  # a checkpointed layer's inputs stay alive until backward recomputes it
+        for a in (*args, *kwargs.values()):
+            counter.add(a)
+
+    hooks = [layer.register_forward_pre_hook(keep_inputs, with_kwargs=True) for layer in checkpointed_layers(v.model)]
     try:
         with torch.autograd.graph.saved_tensors_hooks(counter.pack, lambda t: t), v.context():
             logits = v.run(src, tgt_in)
             loss = F.cross_entropy(logits.flatten(0, 1).float(), tgt_out.flatten())
     finally:
-        _COUNTER.pop()
+        for h in hooks:
+            h.remove()
     del loss, logits
     return counter.bytes
 
@@ -256,18 +253,6 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, n: int, repeats: int =
 # --8<-- [end:peak]
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    name = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    return name
-
-
 def bench_size(size: str, cfg: dict, device: torch.device, args, peaks: dict) -> dict:
     batch = make_batch(cfg, device)
     specs = [("ours_fp32", {}), ("ours_sdpa_math", {"sdpa": "math"}), ("ours_bf16", {"bf16": True}),
@@ -279,8 +264,8 @@ def bench_size(size: str, cfg: dict, device: torch.device, args, peaks: dict) ->
         specs.append(("ours_compiled_fp32", {"compiled": True}))
         specs.append(("ours_compiled_bf16", {"compiled": True, "bf16": True}))
     variants = [Variant(name, cfg, device, args.dropout, **kw) for name, kw in specs]
-    n_params = sum(p.numel() for p in variants[0].model.parameters())
-    n_params_ref = sum(p.numel() for p in variants[[v.model_kind for v in variants].index("reference")].model.parameters())
+    n_params = variants[0].model.num_parameters()
+    n_params_ref = next(v for v in variants if v.model_kind == "reference").model.num_parameters()
     for v in variants:  # warm-up (compile happens here: timed on its own)
         try:
             t0 = time.perf_counter()
@@ -317,7 +302,8 @@ def bench_size(size: str, cfg: dict, device: torch.device, args, peaks: dict) ->
                 row["activation_bytes"] = activation_bytes(v, batch)
                 row["state_bytes"] = state_bytes(v.model)
         rows.append(row)
-    return {"size": size, "config": cfg, "params_ours": n_params, "params_reference": n_params_ref,
+    config = {k: v for k, v in cfg.items() if k != "model"}
+    return {"size": size, "config": config, "model": cfg["model"].to_dict(), "params_ours": n_params, "params_reference": n_params_ref,
             "tokens_per_step": tokens, "variants": rows}
 
 
@@ -356,10 +342,11 @@ def main() -> int:
                 print(f"  {r['variant']:<20} {r['step_s'] * 1e3:8.1f} ms  {r['tokens_per_s']:9.0f} tok/s  "
                       f"MFU {100 * r['mfu']:5.1f}%  mem {mem / 2**20:7.1f} MiB", flush=True)
     out = Path(args.out) if args.out else ROOT / "docs" / "results" / f"bench-{device.type}.json"
+    env = environment(str(device), ROOT)
     report = {
         "made_by": "scripts/bench.py " + " ".join(sys.argv[1:]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "device": device.type, "device_name": device_name(device),
+        "device": device.type, "device_name": env["hardware"]["gpu"] or env["hardware"]["cpu"],
         "torch": torch.__version__, "python": platform.python_version(),
         "cuda": torch.version.cuda if device.type == "cuda" else None,
         "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
@@ -372,6 +359,7 @@ def main() -> int:
         "timing": {"repeats": args.repeats, "warmup": args.warmup, "interleaved": True, "statistic": "median"},
         "dropout": args.dropout, "optimizer": "AdamW" + (" (fused)" if device.type == "cuda" else " (foreach)"),
         "results": results, "total_seconds": time.perf_counter() - t_start,
+        **{k: env[k] for k in ("versions", "git", "hardware", "blas", "env")},
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

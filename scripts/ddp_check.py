@@ -42,12 +42,10 @@ from transformer_anatomy.training.distributed import (  # noqa: E402
 )
 
 
-def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr)
-    raise ValueError(f"--optimizer must be 'sgd' or 'adamw', got {name!r}")
+OPTIMIZERS = {  # --optimizer: its choices are these keys
+    "sgd": lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9),
+    "adamw": lambda params, lr: torch.optim.AdamW(params, lr=lr),
+}
 
 
 # --8<-- [start:train]
@@ -55,7 +53,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--global-batch", type=int, default=32, help="examples per optimizer step, all ranks together")
-    ap.add_argument("--optimizer", default="sgd", choices=("sgd", "adamw"))
+    ap.add_argument("--optimizer", default="sgd", choices=tuple(OPTIMIZERS))
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True, help="folder for params.pt and ddp_check.json")
@@ -70,7 +68,7 @@ def main() -> int:
     model = Seq2SeqTransformer(len(data.src_vocab), len(data.tgt_vocab), d_model=64, nhead=4,
                                dim_feedforward=128, dropout=0.0).to(info.device)
     ddp_model = wrap_ddp(model, info)
-    opt = make_optimizer(args.optimizer, model.parameters(), args.lr)
+    opt = OPTIMIZERS[args.optimizer](model.parameters(), args.lr)
     train = {k: torch.as_tensor(v) for k, v in data.train.items()}
     # every rank draws the same order of the training set: one global batch per step
     order = list(ShardSampler(len(data.train["src"]), world_size=1, rank=0, seed=args.seed))

@@ -33,7 +33,8 @@ draws, writes and prints. ``--compile``, ``--sdpa-backend`` and ``--grad-checkpo
 how a PyTorch step is computed (not what it computes) and are recorded in every result file.
 
 Speed of the NumPy backend: glibc returns large freed blocks to the OS and faults them in
-again on the next step, which doubles NumPy's step time at these sizes (docs: PERF-NOTES).
+again on the next step, which doubles NumPy's step time at these sizes (measured side by side,
+with and without the variables, by ``benchmarks/bench_numpy_vs_torch.py``).
 The script therefore re-executes itself once with ``MALLOC_MMAP_THRESHOLD_``,
 ``MALLOC_TRIM_THRESHOLD_`` and ``MALLOC_TOP_PAD_`` set (they must be in the environment
 before Python starts); the environment variable ``TA_REPRODUCE_REEXEC=1`` marks the second
@@ -55,9 +56,17 @@ REEXEC_FLAG = "TA_REPRODUCE_REEXEC"
 from transformer_anatomy.tasks import TASKS as _TASK_MAKERS  # noqa: E402  (one list of tasks)
 
 TASKS = tuple(_TASK_MAKERS)  # reversal, sentiment, tagging, numbers, qa: the run order
-# Studies beside the tasks: pre-training + fine-tuning (scripts/pretraining_study.py, the
-# pre-training page). Run after the tasks, by the first process only.
-STUDIES = ("pretraining",)
+# Studies beside the tasks, each a scripts/<name>_study.py with run_study(); run after the tasks,
+# by the first process only, in this order. Each writes <name>.json, its figures and its own
+# <name>-manifest.json; the page named here reads them.
+STUDIES = {
+    "pretraining": "pre-training and fine-tuning (docs/pretraining.md)",
+    "other_tasks": "forecasting, [CLS] vs mean pooling (docs/other-tasks.md)",
+    "rnn": "LSTM vs Transformer (docs/rnn-vs-transformer.md)",
+    "sweep": "the hyper-parameter sweep and ReduceLROnPlateau (docs/training.md)",
+    "debugging": "dead ReLUs, attention entropy, embedding PCA on a trained model (docs/misconceptions.md)",
+    "seed003": "seed 003's run: d_model 512, V = 1,000, 50 epochs with the NumPy trainer (docs/misconceptions.md)",
+}
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -74,9 +83,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             "wall times are not (shared machines): compare times measured in one run."
         ),
     )
-    p.add_argument("--task", action="append", choices=TASKS + STUDIES, metavar="NAME",
-                   help=f"task to run; repeat for several (default: all of {', '.join(TASKS + STUDIES)}; "
-                        "pretraining is the pre-training and fine-tuning study, PyTorch and HuggingFace only)")
+    p.add_argument("--task", action="append", choices=TASKS + tuple(STUDIES), metavar="NAME",
+                   help=f"task or study to run; repeat for several (default: all of {', '.join(TASKS + tuple(STUDIES))}). "
+                        + "Studies (PyTorch, run after the tasks): "
+                        + "; ".join(f"{k}: {v}" for k, v in STUDIES.items()))
     p.add_argument("--backend", choices=("numpy", "torch", "both"), default=None,
                    help="which implementation to train: the NumPy one (hand-written backward), the "
                         "PyTorch one, or both (default; under torchrun the default is torch)")
@@ -109,9 +119,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="do not re-execute with the glibc malloc variables (see below)")
     args = p.parse_args(argv)
     world_size = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    args.tasks = list(dict.fromkeys(args.task or (TASKS if world_size > 1 else TASKS + STUDIES)))
-    if world_size > 1 and "pretraining" in args.tasks:
-        p.error("--task pretraining under torchrun: the study runs in one process; run it without torchrun")
+    args.tasks = list(dict.fromkeys(args.task or (TASKS if world_size > 1 else TASKS + tuple(STUDIES))))
+    studies = [t for t in args.tasks if t in STUDIES]
+    if world_size > 1 and studies:
+        p.error(f"--task {studies[0]} under torchrun: the study runs in one process; run it without torchrun")
     if args.backend is None:
         args.backend = "torch" if world_size > 1 else "both"
     args.backends = ["numpy", "torch"] if args.backend == "both" else [args.backend]
@@ -144,12 +155,10 @@ def maybe_reexec(args: argparse.Namespace) -> None:
 
 # ============================================================================================
 # Presets: what each task trains, full and --quick. Everything that shapes a result is here.
-# A task may override the model size with "seq2seq" / "encoder" entries.
+# Model sizes are transformer_anatomy.config presets ("small" full, "quick" for --quick); a task
+# may override the full size with a "model" entry (a ModelConfig).
 # ============================================================================================
-SEQ2SEQ_64 = dict(d_model=64, nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=256, dropout=0.1)
-ENCODER_64 = dict(d_model=64, nhead=4, num_layers=2, dim_feedforward=256, dropout=0.1)
-SEQ2SEQ_QUICK = dict(d_model=32, nhead=2, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=64, dropout=0.1)
-ENCODER_QUICK = dict(d_model=32, nhead=2, num_layers=1, dim_feedforward=64, dropout=0.1)
+from transformer_anatomy.config import preset  # noqa: E402  (one home for model sizes)
 
 # (run name, model class name, TrainConfig.kind)
 MODELS = {
@@ -193,7 +202,7 @@ FULL = {
         # transition from ~1,000 steps on (above the baseline at 1,250, above 0.9 by 2,000-2,500).
         # Pre-norm, 3 layers, no dropout, lr 2e-3.
         "data": dict(n_train=8_000, n_valid=1_000, n_test=1_000, extra_fact_prob=0.0),
-        "encoder": dict(d_model=64, nhead=4, num_layers=3, dim_feedforward=256, dropout=0.0, norm_first=True),
+        "model": preset("small", num_encoder_layers=3, dropout=0.0, norm_first=True),
         "train": dict(max_steps=5000, batch_size=64, lr=2e-3, schedule="cosine", warmup=100, eval_every=250,
                       target_metric=1.0),
     },
@@ -201,20 +210,18 @@ FULL = {
 QUICK_DATA = dict(n_train=256, n_valid=64, n_test=64)
 QUICK_TRAIN = dict(max_steps=20, batch_size=32, lr=2e-3, schedule="cosine", warmup=5, eval_every=10, log_every=2)
 
-from transformer_anatomy.training.evaluation import MAIN_METRIC  # noqa: E402  (the trainer's own choice)
+from transformer_anatomy.tasks import MAIN_METRIC  # noqa: E402  (the trainer's own choice)
 BACKEND_LABEL = {"numpy": "NumPy", "torch": "PyTorch", "reference": "nn.Transformer (PyTorch)"}
 
 
 def task_spec(task: str, quick: bool) -> dict:
-    """Data, model and training settings of one task (see FULL / QUICK_*)."""
+    """Data, model (a ``ModelConfig``) and training settings of one task (see FULL / QUICK_*)."""
     full = FULL[task]
     data = dict(full["data"])
     if quick:
         data.update(QUICK_DATA)
     train = dict(QUICK_TRAIN if quick else full["train"])
-    return {"data": data, "train": train,
-            "seq2seq": SEQ2SEQ_QUICK if quick else full.get("seq2seq", SEQ2SEQ_64),
-            "encoder": ENCODER_QUICK if quick else full.get("encoder", ENCODER_64)}
+    return {"data": data, "train": train, "model": preset("quick") if quick else full.get("model", preset("small"))}
 
 
 # ============================================================================================
@@ -222,24 +229,55 @@ def task_spec(task: str, quick: bool) -> dict:
 # ============================================================================================
 def run(args: argparse.Namespace, command: list[str]) -> int:
     import time
+
+    from transformer_anatomy.tasks import make_task, task_baselines
+    from transformer_anatomy.training.distributed import cleanup
+    from transformer_anatomy.training.manifest import iso, now
+
+    started, t_start = time.time(), time.perf_counter()
+    out, device, common = setup(args, command)
+    written: dict[str, dict] = {}
+    for task in (t for t in args.tasks if t not in STUDIES):  # the studies run after the tasks, below
+        spec = task_spec(task, args.quick)
+        data = make_task(task, **spec["data"], rng=args.seed)
+        baselines = task_baselines(task, data, "test")
+        for backend in args.backends:
+            entry = run_task(args, task, backend, spec, data, baselines, device, common, out)
+            if entry is not None:
+                written[f"{task}-{backend}.json"] = entry
+        for i, (run_name, _, kind) in enumerate(MODELS[task]):
+            if args.rank0:
+                curves_figure(out, task, run_name, kind, i == 0, args)
+    cleanup()
+    if not args.rank0:
+        return 0  # the other ranks only train
+    for name in (t for t in STUDIES if t in args.tasks):
+        written[f"{name}.json"] = run_study(args, name, out, command)
+    manifest = {**common, "started": iso(started), "finished": now(), "wall_time_s": time.perf_counter() - t_start,
+                "tasks": args.tasks, "backends": args.backends}
+    update_manifest(out / "manifest.json", manifest, written)
+    print(f"wrote {len(written)} result file(s), figures and manifest.json to {out}  "
+          f"({time.perf_counter() - t_start:.1f} s)", flush=True)
+    return 0
+
+
+def setup(args: argparse.Namespace, command: list[str]):
+    """Threads, the process group and the device; the output folder; what every result file records."""
     from pathlib import Path
 
     import matplotlib
 
     matplotlib.use("Agg")
-    import numpy as np
     import torch
 
     import transformer_anatomy.numpy  # noqa: F401  (both backends loaded up front: a long run uses the
     import transformer_anatomy.torch  # noqa: F401   code of its start, whatever is edited meanwhile)
     from transformer_anatomy.numpy import sinusoidal_table
-    from transformer_anatomy.tasks import make_task
     from transformer_anatomy.training import resolve_device
-    from transformer_anatomy.training.distributed import cleanup, init_distributed
+    from transformer_anatomy.training.distributed import init_distributed
+    from transformer_anatomy.training.manifest import environment
     from transformer_anatomy.viz import plot_positional_encoding
 
-    started = time.time()
-    t_start = time.perf_counter()
     if args.threads:
         torch.set_num_threads(args.threads)
     info = init_distributed()  # joins torchrun's process group; a no-op in a plain process
@@ -252,67 +290,47 @@ def run(args: argparse.Namespace, command: list[str]) -> int:
     args.rank0 = info.rank == 0
     args.no_progress = args.no_progress or not args.rank0
     out = Path(args.out)
+    common = {"command": " ".join(command), "seed": args.seed, "quick": args.quick, "device": device,
+              "torch_options": torch_options(args), "distributed": {"world_size": info.world_size,
+                                                                   "backend": info.backend},
+              **environment(device, REPO_ROOT, env_keys=(*MALLOC_ENV, REEXEC_FLAG))}
     if args.rank0:
         out.mkdir(parents=True, exist_ok=True)
-    env = environment(device)
-    common = {"command": " ".join(command), "seed": args.seed, "quick": args.quick, "device": device,
-              "torch_options": torch_options(args),
-              "distributed": {"world_size": info.world_size, "backend": info.backend}, **env}
+        save_figure(plot_positional_encoding(sinusoidal_table(64, 64)), out / "positional_encoding.png")
+    return out, device, common
 
-    if args.rank0:
-        fig = plot_positional_encoding(sinusoidal_table(64, 64))
-        save_figure(fig, out / "positional_encoding.png")
-    written: dict[str, dict] = {}
 
-    for task in args.tasks:
-        if task in STUDIES:
-            continue  # after the tasks, below
-        spec = task_spec(task, args.quick)
-        data = make_task(task, **spec["data"], rng=args.seed)
-        baselines = compute_baselines(task, data)
-        for backend in args.backends:
-            t0 = time.perf_counter()
-            runs = {}
-            reference = args.with_reference if args.with_reference is not None else task == "reversal"
-            for run_name, model_cls, kind in MODELS[task]:
-                ctx = prepare(args, task, data, backend, run_name, model_cls, kind, spec, device)
-                if reference and backend == "torch" and kind == "seq2seq":  # nn.Transformer, same config, lockstep
-                    ref = prepare(args, task, data, "reference", run_name, "ReferenceSeq2Seq", kind, spec, device)
-                    train([ctx, ref])
-                    if args.rank0:
-                        runs[run_name] = report(ctx, data, baselines, out)
-                        runs["nn.Transformer"] = report(ref, data, baselines, out)
-                        print(compare_line(task, runs[run_name], runs["nn.Transformer"]), flush=True)
-                else:
-                    train([ctx])
-                    if args.rank0:
-                        runs[run_name] = report(ctx, data, baselines, out)
-            if not args.rank0:
-                continue  # the other ranks only train
-            result = {"task": task, "backend": backend, **common, "wall_time_s": time.perf_counter() - t0,
-                      "finished": _now(), "data": data_description(data), "baselines": baselines,
-                      "headline": {name: r["headline"] for name, r in runs.items()}, "runs": runs}
-            name = f"{task}-{backend}.json"
-            write_json(out / name, result)
-            written[name] = {"task": task, "backend": backend, "command": common["command"],
-                             "git_commit": env["git"]["commit"], "finished": result["finished"],
-                             "wall_time_s": result["wall_time_s"], "headline": result["headline"]}
-        for i, (run_name, _, kind) in enumerate(MODELS[task]):
+def run_task(args, task: str, backend: str, spec: dict, data, baselines: dict, device: str, common: dict, out):
+    """Train every model of ``task`` on ``backend`` (with nn.Transformer beside ours where asked), test,
+    draw and write ``<task>-<backend>.json``; its manifest entry (``None`` on ranks other than 0)."""
+    import time
+
+    from transformer_anatomy.training.manifest import now
+
+    t0 = time.perf_counter()
+    runs = {}
+    reference = args.with_reference if args.with_reference is not None else task == "reversal"
+    for run_name, model_cls, kind in MODELS[task]:
+        ctx = prepare(args, task, data, backend, run_name, model_cls, kind, spec, device)
+        if reference and backend == "torch" and kind == "seq2seq":  # nn.Transformer, same config, lockstep
+            ref = prepare(args, task, data, "reference", run_name, "ReferenceSeq2Seq", kind, spec, device)
+            train([ctx, ref])
             if args.rank0:
-                curves_figure(out, task, run_name, kind, i == 0, args)
-
+                runs[run_name] = report(ctx, data, baselines, out)
+                runs["nn.Transformer"] = report(ref, data, baselines, out)
+                print(compare_line(task, runs[run_name], runs["nn.Transformer"]), flush=True)
+        else:
+            train([ctx])
+            if args.rank0:
+                runs[run_name] = report(ctx, data, baselines, out)
     if not args.rank0:
-        cleanup()
-        return 0
-    cleanup()
-    if "pretraining" in args.tasks:
-        written["pretraining.json"] = run_pretraining_study(args, out, command)
-    manifest = {**common, "started": _iso(started), "finished": _now(), "wall_time_s": time.perf_counter() - t_start,
-                "tasks": args.tasks, "backends": args.backends}
-    update_manifest(out / "manifest.json", manifest, written)
-    print(f"wrote {len(written)} result file(s), figures and manifest.json to {out}  "
-          f"({time.perf_counter() - t_start:.1f} s)", flush=True)
-    return 0
+        return None
+    result = {"task": task, "backend": backend, **common, "wall_time_s": time.perf_counter() - t0,
+              "finished": now(), "data": data_description(data), "baselines": baselines,
+              "headline": {name: r["headline"] for name, r in runs.items()}, "runs": runs}
+    write_json(out / f"{task}-{backend}.json", result)
+    return {"task": task, "backend": backend, "command": common["command"], "git_commit": common["git"]["commit"],
+            "finished": result["finished"], "wall_time_s": result["wall_time_s"], "headline": result["headline"]}
 
 
 def build_model(backend: str, model_cls: str, kind: str, data, spec: dict, seed: int):
@@ -320,24 +338,20 @@ def build_model(backend: str, model_cls: str, kind: str, data, spec: dict, seed:
     from transformer_anatomy.training import seed_everything
 
     import numpy as np
-    import torch  # noqa: F401  (seed_everything seeds torch only once it is imported)
 
     seed_everything(seed)
     V_src = len(data.src_vocab)
-    if kind == "seq2seq":
-        size = dict(spec["seq2seq"])
+    size = spec["model"].kwargs(kind)  # Seq2SeqTransformer's or the encoder-only models' arguments
+    if kind in ("seq2seq", "tagging"):
         args = (V_src, len(data.tgt_vocab))
+    elif kind == "classification":
+        args = (V_src, len(data.label_names))
     else:
-        size = dict(spec["encoder"])
-        if kind == "classification":
-            args = (V_src, len(data.label_names))
-        elif kind == "tagging":
-            args = (V_src, len(data.tgt_vocab))
-        else:
-            args = (V_src,)
+        args = (V_src,)
     if backend == "reference":
         from transformer_anatomy.training import ReferenceSeq2Seq
 
+        size = spec["model"].reference_kwargs()  # nn.Transformer: sinusoidal positions, untied generator
         return ReferenceSeq2Seq(*args, **size), size
     if backend == "torch":
         import transformer_anatomy.torch as lib
@@ -348,27 +362,29 @@ def build_model(backend: str, model_cls: str, kind: str, data, spec: dict, seed:
     return getattr(lib, model_cls)(*args, **size, dtype=np.float32, rng=seed), size
 
 
-def run_pretraining_study(args, out, command: list[str]) -> dict:
-    """The pre-training study of scripts/pretraining_study.py, into ``out``; its manifest entry."""
+def run_study(args, name: str, out, command: list[str]) -> dict:
+    """The study of ``scripts/<name>_study.py``, into ``out``; its entry in the manifest."""
     import importlib.util
+    import json
     import time
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("pretraining_study", Path(REPO_ROOT) / "scripts" / "pretraining_study.py")
+    from transformer_anatomy.training.manifest import now
+
+    path = Path(REPO_ROOT) / "scripts" / f"{name}_study.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_study", path)
     study = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(study)
     t0 = time.perf_counter()
     result = study.run_study(out, quick=args.quick, seed=args.seed, threads=args.threads,
                              progress=not args.no_progress, command=command)
-    print(f"pretraining study: wrote pretraining.json, its figures and pretraining-manifest.json "
+    print(f"{name} study: wrote {name}.json, its figures and {name}-manifest.json "
           f"({time.perf_counter() - t0:.1f} s)", flush=True)
-    import json
-
-    study_manifest = json.loads((out / "pretraining-manifest.json").read_text())
-    return {"task": "pretraining", "backend": "torch", "command": " ".join(command),
+    study_manifest = json.loads((out / f"{name}-manifest.json").read_text())
+    return {"task": name, "backend": "torch", "command": " ".join(command),
             "git_commit": (study_manifest.get("git") or {}).get("commit"),
-            "finished": _now(), "wall_time_s": time.perf_counter() - t0,
-            "headline": {"details": "pretraining-manifest.json", "keys": sorted(result)[:12]}}
+            "finished": now(), "wall_time_s": time.perf_counter() - t0,
+            "headline": {"details": f"{name}-manifest.json", "keys": sorted(result)[:12]}}
 
 
 def prepare(args, task, data, backend, run_name, model_cls, kind, spec, device) -> dict:
@@ -426,6 +442,10 @@ def _finished(trainer) -> bool:
 
 def report(ctx: dict, data, baselines: dict, out) -> dict:
     """Test a trained run (best weights), draw its attention map and prediction table; its record."""
+    from transformer_anatomy.tasks import headline
+    from transformer_anatomy.training.evaluation import prediction_rows
+    from transformer_anatomy.viz import prediction_table_html, prediction_table_markdown
+
     task, backend, run_name, kind, trainer = ctx["task"], ctx["backend"], ctx["run_name"], ctx["kind"], ctx["trainer"]
     summary = trainer.summary()
     trainer.use_best_weights()
@@ -434,19 +454,18 @@ def report(ctx: dict, data, baselines: dict, out) -> dict:
     record = {
         "model": {"class": ctx["model_cls"] if backend != "reference" else "ReferenceSeq2Seq (torch.nn.Transformer)",
                   "backend": "torch" if backend == "reference" else backend, "config": ctx["size"],
-                  "num_params": count_params(ctx["model"], backend)},
+                  "num_params": ctx["model"].num_parameters()},
         "train_config": ctx["config"].to_dict(),
         "summary": {k: v for k, v in summary.items() if k != "last_eval"},
         "ms_per_step": 1000.0 * trainer.train_time / max(trainer.step, 1),
         "test_metrics": test_metrics,
-        "headline": make_headline(task, kind, test_metrics, baselines),
+        "headline": headline(task, kind, test_metrics, baselines),
         "history": trainer.history,
         "timings": trainer.timings,
     }
     if backend != "reference":
         suffix = "" if run_name == MODELS[task][0][0] else f"-{run_name}"
-        rows = prediction_rows(task, kind, data, outputs)
-        from transformer_anatomy.viz import prediction_table_html, prediction_table_markdown
+        rows = prediction_rows(kind, data, outputs, "test")
 
         title = f"{task}, {BACKEND_LABEL[backend]} ({run_name}): test predictions\n\n"
         write_text(out / f"{task}{suffix}-predictions-{backend}.md", title + prediction_table_markdown(rows))
@@ -461,118 +480,17 @@ def report(ctx: dict, data, baselines: dict, out) -> dict:
 
 
 # ============================================================================================
-# Baselines and headlines
+# Figures
 # ============================================================================================
-def compute_baselines(task: str, data) -> dict:
-    """The trivial baselines of a task on the test split (JSON-friendly numbers only)."""
-    from transformer_anatomy import tasks as T
-
-    test, train = data.split("test"), data.split("train")
-    out: dict[str, dict] = {}
-    if "tgt_out" in train:
-        pm = T.position_majority_baseline(train["tgt_out"], test["tgt_out"])
-        out["position_majority"] = {"exact_match": pm["exact_match"], "token_accuracy": pm["token_accuracy"],
-                                    "what": "predict at each target position its most frequent training token"}
-    if task == "reversal":
-        cb = T.copy_baseline(data, "test")
-        out["copy"] = {"exact_match": cb["exact_match"], "token_accuracy": cb["token_accuracy"],
-                       "what": "output the source unchanged"}
-    elif task == "sentiment":
-        mc = T.majority_class_baseline(train["label"], test["label"])
-        out["majority_class"] = {"accuracy": mc["accuracy"], "what": "always the most frequent training label"}
-        bow = T.bow_baselines(data, "test")
-        out["bag_of_words"] = {"accuracy": bow["logreg_eval_accuracy"], "train_accuracy": bow["logreg_train_accuracy"],
-                               "data_ceiling": bow["data_ceiling"], "grammar_ceiling": bow["grammar_ceiling"],
-                               "what": "logistic regression on word counts (ignores order)"}
-    elif task == "tagging":
-        lb = T.lookup_baseline(data, "test")
-        out["lookup"] = {"token_accuracy": lb["token_accuracy"], "sentence_accuracy": lb["sentence_accuracy"],
-                         "exact_match": lb["sentence_accuracy"], "what": "each word's most frequent training tag"}
-    elif task == "qa":
-        for name, fn, what in (("first_candidate", T.first_candidate_baseline,
-                                "the first fact of the asked relation, ignoring who/what is asked"),
-                               ("most_frequent_span", T.most_frequent_span_baseline,
-                                "the (start, end) most frequent in training")):
-            r = fn(data, "test")
-            out[name] = {"exact_match": r["exact_match"], "f1": r["f1"], "what": what}
-    return out
-
-
-HEADLINE_BASELINE = {  # (task, kind) -> baseline shown beside the model's held-out metric
-    ("reversal", "seq2seq"): "copy",
-    ("sentiment", "classification"): "majority_class",
-    ("tagging", "tagging"): "lookup",
-    ("tagging", "seq2seq"): "lookup",
-    ("numbers", "seq2seq"): "position_majority",
-    ("qa", "qa"): "first_candidate",
-}
-
-
-def make_headline(task: str, kind: str, metrics: dict, baselines: dict) -> dict:
-    metric = MAIN_METRIC[kind]
-    base = HEADLINE_BASELINE[(task, kind)]
-    return {"metric": metric, "split": "test", "value": metrics[metric], "baseline": base,
-            "baseline_value": baselines[base][metric],
-            "others": {name: b[metric] for name, b in baselines.items() if name != base and metric in b}}
-
-
-def count_params(model, backend: str) -> int:
-    if backend == "numpy":
-        return int(sum(a.size for a in model.params.values()))
-    return int(sum(p.numel() for p in model.parameters()))
-
-
-# ============================================================================================
-# Figures and tables
-# ============================================================================================
-def prediction_rows(task: str, kind: str, data, outputs: dict, n_first: int = 8, n_wrong: int = 4) -> list[dict]:
-    """The first ``n_first`` test examples plus up to ``n_wrong`` mistakes, as table rows."""
-    import numpy as np
-
-    from transformer_anatomy.training.evaluation import best_spans, decoded_targets
-
-    test = data.split("test")
-    src_v, tgt_v = data.src_vocab, data.tgt_vocab
-    N = len(test["src"])
-
-    def words(v, ids):
-        return " ".join(v.decode(ids))
-
-    rows = []
-    for i in range(N):
-        src = test["src"][i][: test["src_len"][i]]
-        if kind == "seq2seq":
-            width = test["tgt_out"].shape[1]
-            pred = decoded_targets(outputs["decoded"][i : i + 1], width)[0]
-            target, predicted = words(tgt_v, test["tgt_out"][i]), words(tgt_v, pred)
-        elif kind == "classification":
-            target = data.label_names[test["label"][i]]
-            predicted = data.label_names[int(outputs["logits"][i].argmax())]
-        elif kind == "tagging":
-            n = test["src_len"][i]
-            target = " ".join(tgt_v.idx2word[int(t)] for t in test["tags"][i][:n])
-            predicted = " ".join(tgt_v.idx2word[int(t)] for t in outputs["logits"][i][:n].argmax(-1))
-        else:
-            s, e = best_spans(outputs["start_logits"][i : i + 1], outputs["end_logits"][i : i + 1])
-            s, e = int(s[0]), int(e[0])
-            target = " ".join(src_v.idx2word[int(t)] for t in test["src"][i][test["start"][i] : test["end"][i] + 1])
-            predicted = " ".join(src_v.idx2word[int(t)] for t in test["src"][i][s : e + 1])
-            target += f"  [{test['start'][i]}, {test['end'][i]}]"
-            predicted += f"  [{s}, {e}]"
-        rows.append({"input": " ".join(src_v.idx2word[int(t)] for t in src), "target": target,
-                     "prediction": predicted, "correct": target == predicted})
-    wrong = [r for r in rows[n_first:] if not r["correct"]][:n_wrong]
-    return rows[:n_first] + wrong
-
-
 def attention_figure(trainer, task: str, kind: str, data, outputs: dict, backend: str, run_name: str):
     """Attention of the last layer that explains the task, on the first correctly handled test example."""
     import numpy as np
 
+    from transformer_anatomy.training.evaluation import prediction_rows
     from transformer_anatomy.viz import capture_attention, plot_attention
 
     test = data.split("test")
-    rows = prediction_rows(task, kind, data, outputs, n_first=len(test["src"]), n_wrong=0)
+    rows = prediction_rows(kind, data, outputs, "test", n_first=len(test["src"]), n_wrong=0)
     i = next((j for j, r in enumerate(rows) if r["correct"]), 0)
     n = int(test["src_len"][i])
     src = test["src"][i : i + 1, :n]
@@ -626,98 +544,155 @@ def attention_reading(trainer, task: str, kind: str, data, outputs: dict, shown:
 
     Same model and weights as the attention figure (best weights, evaluation mode); each
     statistic per layer and head, for all test examples, the correct and the wrong ones, and
-    the example of the figure (``shown``). Definitions in ``READING_DEFINITIONS``.
+    the example of the figure (``shown``). Definitions in ``READING_DEFINITIONS``; each task's
+    statistics in ``READERS``.
     """
     import numpy as np
 
-    from transformer_anatomy.tasks import sentiment as S_
-    from transformer_anatomy.tasks.qa import CITIES, COLORS, COMPANIES, NAMES, SEP, SPORTS, THINGS
-    from transformer_anatomy.training.evaluation import best_spans
+    from transformer_anatomy.training.evaluation import prediction_rows
     from transformer_anatomy.viz import capture_attention
     from transformer_anatomy.viz import reading as R
 
     test = data.split("test")
     N = len(test["src"])
-    rows = prediction_rows(task, kind, data, outputs, n_first=N, n_wrong=0)
+    rows = prediction_rows(kind, data, outputs, "test", n_first=N, n_wrong=0)
     correct = np.array([r["correct"] for r in rows], dtype=bool)
-    src_ids = lambda words: {data.src_vocab.word2idx[w] for w in words if w in data.src_vocab.word2idx}  # noqa: E731
     stats: dict[str, dict] = {}
     layer_names: list[str] = []
-
-    def add(name: str, layer: str, values: np.ndarray, chance: np.ndarray | None, sl: slice) -> None:
-        st = stats.setdefault(name, {"definition": READING_DEFINITIONS[name], "_chance": [], "_layers": {}})
-        st["_layers"].setdefault(layer, []).append(values)
-        if chance is not None and layer == layer_names[0]:
-            st["_chance"].append(chance)
-
+    head_parts: dict[str, list] = {}  # layer -> R.head_statistics of each chunk
+    uniform_parts: list = []  # the same for uniform attention: the chance levels
     for lo in range(0, N, chunk):
         sl = slice(lo, min(lo + chunk, N))
-        src, src_len = test["src"][sl], test["src_len"][sl]
-        keys = R.length_mask(src_len, src.shape[1])
         if kind == "seq2seq":
-            tgt_in, tgt_len = test["tgt_in"][sl], test["tgt_len"][sl]
-            weights = capture_attention(trainer.model, src, tgt_in)
-            names = sorted(k for k in weights if k.endswith("multihead_attn"))
+            weights = capture_attention(trainer.model, test["src"][sl], test["tgt_in"][sl])
+            layer_names = sorted(k for k in weights if k.endswith("multihead_attn"))
         else:
-            weights = capture_attention(trainer.model, src)
-            names = sorted(k for k in weights if k.endswith("self_attn"))
-        layer_names = names
-        for layer in names:
-            w = np.nan_to_num(np.asarray(weights[layer], dtype=np.float64))
-            n, _, T, S = w.shape
-            if task == "reversal":
-                tg, q = R.mirror_mask(src_len, T, S), R.length_mask(src_len, T)
-                add("mirror", layer, R.mass_on(w, tg, q), R.uniform_mass_on(tg, keys, q), sl)
-            elif task == "numbers":
-                q = R.length_mask(tgt_len - 1, T)
-                add("digit_alignment", layer, R.peak_monotonic(w, q).astype(np.float64), None, sl)
-                add("peak_mass", layer, (w.max(-1) * q[:, None]).sum(-1) / np.maximum(q.sum(-1), 1)[:, None],
-                    1.0 / src_len, sl)
-            elif task == "tagging":
-                tg, q = R.diagonal_mask(n, T, S), R.length_mask(src_len, T)
-                add("same_position", layer, R.mass_on(w, tg, q), R.uniform_mass_on(tg, keys, q), sl)
-            elif task == "sentiment":
-                q = R.length_mask(src_len, T)
-                for name, words in (("polar_words", (*S_.ADJECTIVES, *S_.VERBS)), ("negators", S_.NEGATORS)):
-                    tg = R.token_mask(src, src_ids(words), T) & keys[:, None, :]
-                    add(name, layer, R.mass_on(w, tg, q), R.uniform_mass_on(tg, keys, q), sl)
-            elif task == "qa":
-                q = R.length_mask(src_len, T)
-                tg = R.span_mask(test["start"][sl], test["end"][sl], T, S)
-                add("answer_span", layer, R.mass_on(w, tg, q), R.uniform_mass_on(tg, keys, q), sl)
-                s_hat, e_hat = best_spans(outputs["start_logits"][sl], outputs["end_logits"][sl])
-                tg = R.span_mask(s_hat, e_hat, T, S)
-                add("predicted_span", layer, R.mass_on(w, tg, q), R.uniform_mass_on(tg, keys, q), sl)
-                entity_words = set(NAMES) | {x for group in (CITIES, COMPANIES, SPORTS) for v in group for x in v}
-                entity_words |= set(COLORS) | set(THINGS)
-                sep = data.src_vocab.word2idx[SEP]
-                tg = np.zeros((n, T, S), dtype=bool)
-                for j in range(n):
-                    ids = src[j, : src_len[j]]
-                    at = int(np.flatnonzero(ids == sep)[0])
-                    asked = {int(t) for t in ids[:at] if data.src_vocab.idx2word[int(t)] in entity_words}
-                    ctx = np.isin(ids, list(asked)) & (np.arange(len(ids)) > at)
-                    tg[j, :, : len(ids)] = ctx[None, :]
-                qa_span = R.span_mask(test["start"][sl], test["end"][sl], T, T)[:, 0, :]  # (n, T)
-                add("asked_entity", layer, R.mass_on(w, tg, qa_span), R.uniform_mass_on(tg, keys, qa_span), sl)
-
+            weights = capture_attention(trainer.model, test["src"][sl])
+            layer_names = sorted(k for k in weights if k.endswith("self_attn"))
+        at = {"test": test, "sl": sl, "data": data, "outputs": outputs,
+              "keys": R.length_mask(test["src_len"][sl], test["src"].shape[1])}  # (n, S) real source positions
+        src_len = test["src_len"][sl]
+        q_len = test["tgt_len"][sl] if kind == "seq2seq" else src_len  # real queries: decoder input or source
+        for layer in layer_names:
+            w = np.nan_to_num(np.asarray(weights[layer], dtype=np.float64))  # (n, H, T, S)
+            head_parts.setdefault(layer, []).append(R.head_statistics(w, q_len, src_len))
+            if layer == layer_names[0]:
+                u = R.uniform_weights(q_len, src_len, *w.shape[2:])
+                uniform_parts.append(R.head_statistics(u, q_len, src_len))
+            for name, values, chance in READERS[task](w, at):
+                st = stats.setdefault(name, {"definition": READING_DEFINITIONS[name], "_chance": [], "_layers": {}})
+                st["_layers"].setdefault(layer, []).append(values)
+                if chance is not None and layer == layer_names[0]:
+                    st["_chance"].append(chance)
     reading = {"split": "test", "examples": N, "correct": int(correct.sum()), "wrong": int((~correct).sum()),
                "attention": "cross-attention (query: decoder input, key: source)" if kind == "seq2seq"
                else "self-attention of the encoder",
-               "layers": layer_names, "figure_example": shown, "figure_layer": layer_names[-1], "statistics": {}}
-    for name, st in stats.items():
-        entry = {"definition": st["definition"], "layers": {}}
-        if st["_chance"]:
-            chance = np.concatenate(st["_chance"])
-            entry["chance"] = float(np.nanmean(chance))
-            entry["chance_figure_example"] = float(chance[shown])
-        for layer, parts in st["_layers"].items():
-            x = np.concatenate(parts)  # (N, H)
-            summ = R.summarize(x, {"correct": correct, "wrong": ~correct})
-            summ["figure_example"] = [None if not np.isfinite(v) else float(v) for v in x[shown]]
-            entry["layers"][layer] = summ
-        reading["statistics"][name] = entry
+               "layers": layer_names, "figure_example": shown, "figure_layer": layer_names[-1],
+               "statistics": {name: _summarize_statistic(st, correct, shown) for name, st in stats.items()},
+               "head_stats": R.summarize_head_statistics(head_parts, uniform_parts, shown)}
     return reading
+
+
+def _summarize_statistic(st: dict, correct, shown: int) -> dict:
+    """One statistic's chance level and, per layer, its per-head summary (all / correct / wrong)."""
+    import numpy as np
+
+    from transformer_anatomy.viz import reading as R
+
+    entry = {"definition": st["definition"], "layers": {}}
+    if st["_chance"]:
+        chance = np.concatenate(st["_chance"])
+        entry["chance"] = float(np.nanmean(chance))
+        entry["chance_figure_example"] = float(chance[shown])
+    for layer, parts in st["_layers"].items():
+        x = np.concatenate(parts)  # (N, H)
+        summ = R.summarize(x, {"correct": correct, "wrong": ~correct})
+        summ["figure_example"] = [None if not np.isfinite(v) else float(v) for v in x[shown]]
+        entry["layers"][layer] = summ
+    return entry
+
+
+# Each reader: attention weights w (n, H, T, S) of one chunk of the test split -> (name, values (n, H),
+# chance (n,) or None) for every statistic of READING_DEFINITIONS the task has.
+def _read_reversal(w, at):
+    from transformer_anatomy.viz import reading as R
+
+    n, _, T, S = w.shape
+    src_len = at["test"]["src_len"][at["sl"]]
+    tg, q = R.mirror_mask(src_len, T, S), R.length_mask(src_len, T)
+    return [("mirror", R.mass_on(w, tg, q), R.uniform_mass_on(tg, at["keys"], q))]
+
+
+def _read_numbers(w, at):
+    import numpy as np
+
+    from transformer_anatomy.viz import reading as R
+
+    n, _, T, S = w.shape
+    test, sl = at["test"], at["sl"]
+    q = R.length_mask(test["tgt_len"][sl] - 1, T)
+    return [("digit_alignment", R.peak_monotonic(w, q).astype(np.float64), None),
+            ("peak_mass", (w.max(-1) * q[:, None]).sum(-1) / np.maximum(q.sum(-1), 1)[:, None],
+             1.0 / test["src_len"][sl])]
+
+
+def _read_tagging(w, at):
+    from transformer_anatomy.viz import reading as R
+
+    n, _, T, S = w.shape
+    tg, q = R.diagonal_mask(n, T, S), R.length_mask(at["test"]["src_len"][at["sl"]], T)
+    return [("same_position", R.mass_on(w, tg, q), R.uniform_mass_on(tg, at["keys"], q))]
+
+
+def _read_sentiment(w, at):
+    from transformer_anatomy.tasks import sentiment as S_
+    from transformer_anatomy.viz import reading as R
+
+    n, _, T, S = w.shape
+    test, sl, vocab, keys = at["test"], at["sl"], at["data"].src_vocab, at["keys"]
+    q = R.length_mask(test["src_len"][sl], T)
+    out = []
+    for name, words in (("polar_words", (*S_.ADJECTIVES, *S_.VERBS)), ("negators", S_.NEGATORS)):
+        ids = {vocab.word2idx[x] for x in words if x in vocab.word2idx}
+        tg = R.token_mask(test["src"][sl], ids, T) & keys[:, None, :]
+        out.append((name, R.mass_on(w, tg, q), R.uniform_mass_on(tg, keys, q)))
+    return out
+
+
+def _read_qa(w, at):
+    import numpy as np
+
+    from transformer_anatomy.tasks.qa import CITIES, COLORS, COMPANIES, NAMES, SEP, SPORTS, THINGS
+    from transformer_anatomy.training.evaluation import best_spans
+    from transformer_anatomy.viz import reading as R
+
+    n, _, T, S = w.shape
+    test, sl, vocab, keys, outputs = at["test"], at["sl"], at["data"].src_vocab, at["keys"], at["outputs"]
+    src, src_len = test["src"][sl], test["src_len"][sl]
+    q = R.length_mask(src_len, T)
+    out = []
+    tg = R.span_mask(test["start"][sl], test["end"][sl], T, S)
+    out.append(("answer_span", R.mass_on(w, tg, q), R.uniform_mass_on(tg, keys, q)))
+    s_hat, e_hat = best_spans(outputs["start_logits"][sl], outputs["end_logits"][sl])
+    tg = R.span_mask(s_hat, e_hat, T, S)
+    out.append(("predicted_span", R.mass_on(w, tg, q), R.uniform_mass_on(tg, keys, q)))
+    entity_words = set(NAMES) | {x for group in (CITIES, COMPANIES, SPORTS) for v in group for x in v}
+    entity_words |= set(COLORS) | set(THINGS)
+    sep = vocab.word2idx[SEP]
+    tg = np.zeros((n, T, S), dtype=bool)
+    for j in range(n):
+        ids = src[j, : src_len[j]]
+        at_sep = int(np.flatnonzero(ids == sep)[0])
+        asked = {int(t) for t in ids[:at_sep] if vocab.idx2word[int(t)] in entity_words}
+        ctx = np.isin(ids, list(asked)) & (np.arange(len(ids)) > at_sep)
+        tg[j, :, : len(ids)] = ctx[None, :]
+    qa_span = R.span_mask(test["start"][sl], test["end"][sl], T, T)[:, 0, :]  # (n, T)
+    out.append(("asked_entity", R.mass_on(w, tg, qa_span), R.uniform_mass_on(tg, keys, qa_span)))
+    return out
+
+
+READERS = {"reversal": _read_reversal, "numbers": _read_numbers, "tagging": _read_tagging,
+           "sentiment": _read_sentiment, "qa": _read_qa}
 
 
 def curves_figure(out, task: str, run_name: str, kind: str, first: bool, args) -> None:
@@ -759,29 +734,12 @@ def save_figure(fig, path) -> None:
 # ============================================================================================
 # Output files
 # ============================================================================================
-def _clean(x):
-    """JSON-safe copy: NaN/inf -> None, NumPy scalars/arrays -> Python."""
-    import math
-
-    import numpy as np
-
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _clean(x.tolist())
-    if isinstance(x, np.generic):
-        return _clean(x.item())
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
 def write_json(path, obj) -> None:
     import json
 
-    text = json.dumps(_clean(obj), indent=1, allow_nan=False) + "\n"
+    from transformer_anatomy.training.manifest import json_safe
+
+    text = json.dumps(json_safe(obj), indent=1, allow_nan=False) + "\n"
     write_text(path, text)
 
 
@@ -810,79 +768,6 @@ def data_description(data) -> dict:
     d.pop("example", None)
     d.pop("fields", None)
     return d
-
-
-# ============================================================================================
-# Environment: versions, hardware, git
-# ============================================================================================
-def environment(device: str) -> dict:
-    import platform
-    import subprocess
-
-    import matplotlib
-    import numpy as np
-    import torch
-    import tqdm
-
-    import transformer_anatomy
-
-    root = REPO_ROOT
-
-    def git(*cmd):
-        try:
-            return subprocess.run(["git", *cmd], cwd=root, capture_output=True, text=True, timeout=20,
-                                  check=True).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return None
-
-    # "dirty" means the code differs from the commit: results written under docs/results (by an
-    # earlier command of the same reproduction, say) do not count, and are listed apart.
-    status = git("status", "--porcelain", "--", ".", ":(exclude)docs/results")
-    results_changed = git("status", "--porcelain", "--", "docs/results")
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        usable = os.cpu_count()
-    blas = None
-    try:
-        from threadpoolctl import threadpool_info
-
-        blas = [{k: i.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
-                for i in threadpool_info()]
-    except ImportError:
-        pass
-    return {
-        "versions": {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
-                     "matplotlib": matplotlib.__version__, "tqdm": tqdm.__version__,
-                     "transformer_anatomy": transformer_anatomy.__version__},
-        "git": {"commit": git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None,
-                "results_changed": bool(results_changed) if results_changed is not None else None},
-        "hardware": {"cpu": cpu, "cpu_count": os.cpu_count(), "usable_cpus": usable,
-                     "torch_threads": torch.get_num_threads(),
-                     "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else None,
-                     "platform": platform.platform()},
-        "blas": blas,
-        "env": {k: os.environ.get(k) for k in (*MALLOC_ENV, REEXEC_FLAG, "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS",
-                                                "OMP_NUM_THREADS", "MKL_NUM_THREADS") if os.environ.get(k) is not None},
-    }
-
-
-def _iso(t: float) -> str:
-    import datetime
-
-    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-def _now() -> str:
-    import time
-
-    return _iso(time.time())
 
 
 # ============================================================================================

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import importlib
 import importlib.util
 import os
 import shutil
@@ -32,6 +33,23 @@ def _load_page_metrics():
 page_metrics = _load_page_metrics()
 CHROMIUM = page_metrics.CHROMIUM
 CHROMIUM_ARGS = page_metrics.CHROMIUM_ARGS
+
+
+def load_snippet(page: str, name: str):
+    """``docs/snippets/<page>/<name>.py`` as the module ``<page>.<name>``.
+
+    The build (hooks/snippets_path.py) and pytest (``pythonpath``) both put ``docs/snippets`` on
+    ``sys.path``, so a snippet is imported plainly, once per session, and is the same module
+    object that another snippet importing it (``from complexity.params import ...``) gets.
+    """
+    return importlib.import_module(f"{page}.{name}")
+
+
+@pytest.fixture(scope="session")
+def snippet():
+    """The one snippet loader of the site tests: ``snippet("backprop", "adam")`` is
+    ``docs/snippets/backprop/adam.py`` as a module (see :func:`load_snippet`)."""
+    return load_snippet
 
 
 def mkdocs_build(config: Path, site_dir: Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:

@@ -22,7 +22,9 @@ NO_ARRAYS = {
     "transformer_anatomy.numpy.StateDictError",  # exception class
     "transformer_anatomy.numpy.TokenIdError",  # exception class
     "transformer_anatomy.torch.StateDictError",  # exception class
+    "transformer_anatomy.torch.num_parameters",  # nn.Module -> int
     "transformer_anatomy.tasks.grammar_bow_ceiling",  # () -> float
+    "transformer_anatomy.tasks.headline",  # metric and baseline dicts -> dict of floats
     "transformer_anatomy.tasks.number_to_digits",  # int -> list[str]
     "transformer_anatomy.tasks.number_to_words",  # int -> list[str]
     "transformer_anatomy.tasks.sentence_label",  # str | list[str] -> int

@@ -1,41 +1,26 @@
 """The claims of docs/blocks.md, checked by importing the page's snippet files."""
 
-import functools
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from transformer_anatomy.tasks import EOS_ID, PAD_ID, SOS_ID
 
-SNIPPETS = Path(__file__).resolve().parents[2] / "docs" / "snippets" / "blocks"
 
-
-@functools.cache
-def snippet(name):
-    """Import docs/snippets/blocks/<name>.py as a module."""
-    spec = importlib.util.spec_from_file_location(f"blocks_{name}", SNIPPETS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_numpy_encoder_layer_equals_torch_post_and_pre_norm():
-    diffs = snippet("add_norm").compare_post_pre()
+def test_numpy_encoder_layer_equals_torch_post_and_pre_norm(snippet):
+    diffs = snippet("blocks", "add_norm").compare_post_pre()
     assert set(diffs) == {"post-norm", "pre-norm"}
     assert all(d < 1e-12 for d in diffs.values()), diffs
 
 
-def test_post_norm_keeps_the_stream_normalised_and_pre_norm_lets_it_grow():
-    m = snippet("add_norm")
+def test_post_norm_keeps_the_stream_normalised_and_pre_norm_lets_it_grow(snippet):
+    m = snippet("blocks", "add_norm")
     post, pre = m.residual_stream_std(False), m.residual_stream_std(True)
     assert np.allclose(post, 1.0, atol=1e-4)  # LayerNorm last (γ = 1, β = 0): std 1 up to eps
     assert pre[-1] > pre[0] and pre[-1] > 1.2  # grows with depth
 
 
-def test_identity_path_keeps_the_gradient_and_its_absence_loses_it():
-    m = snippet("residual_gradient")
+def test_identity_path_keeps_the_gradient_and_its_absence_loses_it(snippet):
+    m = snippet("blocks", "residual_gradient")
     norms = [m.input_gradient_norms(d) for d in (1, 2, 4, 8, 16)]
     without = [n["without residual"] for n in norms]
     assert all(a > b for a, b in zip(without, without[1:]))  # shrinks with every doubling
@@ -43,8 +28,8 @@ def test_identity_path_keeps_the_gradient_and_its_absence_loses_it():
     assert all(0.5 < n["with residual"] < 3.0 for n in norms)
 
 
-def test_layer_norm_matches_torch_and_the_two_mistakes_do_not():
-    m = snippet("layer_norm")
+def test_layer_norm_matches_torch_and_the_two_mistakes_do_not(snippet):
+    m = snippet("blocks", "layer_norm")
     d = m.compare_with_torch()
     assert d["float64"] < 1e-12 and d["float32"] < 1e-5
     v = m.variants()
@@ -54,8 +39,8 @@ def test_layer_norm_matches_torch_and_the_two_mistakes_do_not():
     assert outside[0] < 1e-4 and outside[2] > 0.1  # harmless on ordinary rows, wrong on flat ones
 
 
-def test_feed_forward_activations_sizes_and_position_wise():
-    m = snippet("feed_forward")
+def test_feed_forward_activations_sizes_and_position_wise(snippet):
+    m = snippet("blocks", "feed_forward")
     assert all(d < 1e-12 for d in m.activations_vs_torch().values())
     s = m.paper_sizes()
     E, F = s["E"], s["F"]
@@ -66,19 +51,19 @@ def test_feed_forward_activations_sizes_and_position_wise():
 
 
 @pytest.mark.parametrize("kind", ["encoder", "decoder"])
-def test_numpy_layers_equal_torch_layers_for_every_combination(kind):
-    rows = snippet("layers_vs_torch").table(kind)
+def test_numpy_layers_equal_torch_layers_for_every_combination(snippet, kind):
+    rows = snippet("blocks", "layers_vs_torch").table(kind)
     assert len(rows) == 4
     assert all(d < 1e-12 for _, _, d in rows), rows
 
 
-def test_decoder_output_has_the_target_shape():
-    m = snippet("layers_vs_torch")
+def test_decoder_output_has_the_target_shape(snippet):
+    m = snippet("blocks", "layers_vs_torch")
     assert m.decoder_case(False, "relu")[1] == (m.N, m.T, m.E)
 
 
-def test_shifted_right_examples_are_consistent():
-    data, b = snippet("shifted_right").short_batch()
+def test_shifted_right_examples_are_consistent(snippet):
+    data, b = snippet("blocks", "shifted_right").short_batch()
     for n in range(b["src"].shape[0]):
         src = [t for t in b["src"][n] if t != PAD_ID]
         tgt = [t for t in b["tgt"][n] if t != PAD_ID]
@@ -90,22 +75,22 @@ def test_shifted_right_examples_are_consistent():
     assert (b["src"] == PAD_ID).any()  # one example is padded
 
 
-def test_changing_later_tokens_leaves_earlier_logits_bit_identical():
-    c = snippet("shifted_right").causality_check()
+def test_changing_later_tokens_leaves_earlier_logits_bit_identical(snippet):
+    c = snippet("blocks", "shifted_right").causality_check()
     assert c["positions <= t"] == 0.0
     assert c["positions > t"] > 1e-3
     assert np.isfinite(c["loss"])
 
 
-def test_post_norm_output_std_is_one_only_with_the_initial_gamma_and_beta():
-    r = snippet("add_norm").post_norm_std_with_affine(gamma=2.0, beta=0.5)
+def test_post_norm_output_std_is_one_only_with_the_initial_gamma_and_beta(snippet):
+    r = snippet("blocks", "add_norm").post_norm_std_with_affine(gamma=2.0, beta=0.5)
     assert r["initial: γ = 1, β = 0"] == pytest.approx(1.0, abs=1e-4)
     assert r["γ = 2, β = 0.5"] == pytest.approx(2.0, abs=1e-4)  # a constant γ multiplies the spread
     assert abs(r["random γ, β"] - 1.0) > 1e-2
 
 
-def test_depth_figure_and_its_reading():
-    m = snippet("add_norm")
+def test_depth_figure_and_its_reading(snippet):
+    m = snippet("blocks", "add_norm")
     assert m.figure_depth().startswith('<figure class="ta-figure"><svg')
     r = m.depth_summary()
     assert r["post_std"][1] - r["post_std"][0] < 1e-3 and r["pre_std"][1] > r["pre_std"][0]
@@ -114,8 +99,8 @@ def test_depth_figure_and_its_reading():
     assert len(g_post) == 2 and all(np.isfinite(g_post))
 
 
-def test_blocks_figures_render_and_readings():
-    ln, ffn, rg, sr = (snippet(n) for n in ("layer_norm", "feed_forward", "residual_gradient", "shifted_right"))
+def test_blocks_figures_render_and_readings(snippet):
+    ln, ffn, rg, sr = (snippet("blocks", n) for n in ("layer_norm", "feed_forward", "residual_gradient", "shifted_right"))
     for fig in (ln.figure_distributions(), ffn.figure_hidden(), rg.figure(), sr.figure_shifted()):
         assert fig.startswith('<figure class="ta-figure"><svg') and 'aria-label="' in fig
     x, y, before, after = ln.distribution_rows()
@@ -128,11 +113,11 @@ def test_blocks_figures_render_and_readings():
     assert s["shifted"]
 
 
-def test_exercise_layer_norm_equals_torch():
+def test_exercise_layer_norm_equals_torch(snippet):
     import torch
     import torch.nn.functional as F
 
-    ex = snippet("exercises")
+    ex = snippet("blocks", "exercises")
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.standard_normal((3, 16)), 1.0 + 1e-3 * rng.standard_normal((1, 16))])
     g, b = rng.standard_normal(16), rng.standard_normal(16)
@@ -141,7 +126,7 @@ def test_exercise_layer_norm_equals_torch():
 
 
 @pytest.mark.parametrize("g,b", [(2.0, 3.0), (-0.5, 1.0), (1.0, 0.0)])
-def test_exercise_output_row_std_is_abs_gamma(g, b):
+def test_exercise_output_row_std_is_abs_gamma(snippet, g, b):
     import torch
 
     x = np.random.default_rng(1).standard_normal((4, 16)) * 5 + 7
@@ -150,27 +135,27 @@ def test_exercise_output_row_std_is_abs_gamma(g, b):
         ln.weight.fill_(g)
         ln.bias.fill_(b)
         want = ln(torch.from_numpy(x)).std(dim=-1, unbiased=False).numpy()
-    got = snippet("exercises").output_row_std(x, g, b)
+    got = snippet("blocks", "exercises").output_row_std(x, g, b)
     np.testing.assert_allclose(got, want, rtol=1e-10)
     np.testing.assert_allclose(got, abs(g), rtol=1e-4)
 
 
-def test_exercise_shift_right_equals_the_data_generator():
+def test_exercise_shift_right_equals_the_data_generator(snippet):
     from transformer_anatomy.tasks import REVERSAL_PRESETS, make_reversal_task
 
     train = make_reversal_task(n_train=32, n_valid=1, n_test=1, rng=0, **REVERSAL_PRESETS["variable"]).train
     S = train["src"].shape[1]
-    tgt_in, tgt_out = snippet("exercises").shift_right(train["tgt"][:, 1:S + 1], train["src_len"],
+    tgt_in, tgt_out = snippet("blocks", "exercises").shift_right(train["tgt"][:, 1:S + 1], train["src_len"],
                                                        SOS_ID, EOS_ID, PAD_ID)
     np.testing.assert_array_equal(tgt_in, train["tgt_in"])
     np.testing.assert_array_equal(tgt_out, train["tgt_out"])
 
 
 @pytest.mark.parametrize("E,F", [(512, 2048), (16, 64), (8, 8)])
-def test_exercise_ffn_parameter_count_equals_torch(E, F):
+def test_exercise_ffn_parameter_count_equals_torch(snippet, E, F):
     import torch
 
     with torch.device("meta"):
         layer = torch.nn.TransformerEncoderLayer(E, 2 if E % 2 == 0 else 1, F)
     want = sum(p.numel() for n, p in layer.named_parameters() if n.startswith(("linear1", "linear2")))
-    assert snippet("exercises").ffn_parameter_count(E, F) == want
+    assert snippet("blocks", "exercises").ffn_parameter_count(E, F) == want

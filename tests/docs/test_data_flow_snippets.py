@@ -1,26 +1,11 @@
 """The claims of docs/data-flow.md, checked by importing the page's snippet file."""
 
-import functools
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-SNIPPETS = Path(__file__).resolve().parents[2] / "docs" / "snippets" / "data_flow"
-
-
-@functools.cache
-def shapes():
-    """Import docs/snippets/data_flow/shapes.py as a module."""
-    spec = importlib.util.spec_from_file_location("data_flow_shapes", SNIPPETS / "shapes.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("task", ["classification", "tagging", "qa", "generation"])
-def test_numpy_and_torch_trace_the_same_shapes_and_loss(task):
-    c = shapes().compare(task)
+def test_numpy_and_torch_trace_the_same_shapes_and_loss(snippet, task):
+    c = snippet("data_flow", "shapes").compare(task)
     assert c["same_shapes"]
     assert c["loss_diff"] < 1e-5
     rows = c["torch"]["rows"]
@@ -28,8 +13,8 @@ def test_numpy_and_torch_trace_the_same_shapes_and_loss(task):
         assert r["grad"] == r["out"], name
 
 
-def test_head_shapes():
-    m = shapes()
+def test_head_shapes(snippet):
+    m = snippet("data_flow", "shapes")
     cls = m.trace_torch("classification")["rows"]
     N, S, E = cls["encoder.norm"]["out"]
     assert cls["classifier"]["in"] == ((N, E),) and cls["classifier"]["in_grad"] == ((N, E),)
@@ -43,41 +28,33 @@ def test_head_shapes():
         (*b["tgt_in"].shape, E), (*b["src"].shape, E))
 
 
-def test_mean_pool_ignores_pads():
-    r = shapes().mean_pool()
+def test_mean_pool_ignores_pads(snippet):
+    r = snippet("data_flow", "shapes").mean_pool()
     assert (r["pooled"] - r["used"]).abs().max().item() < 1e-6
     assert (r["naive"] - r["used"]).abs().max().item() > 1e-3  # the batch is padded
 
 
 @pytest.mark.parametrize("backend", ["torch", "numpy"])
-def test_greedy_prefix_grows_by_one(backend):
-    r = shapes().greedy_trace(backend=backend)
+def test_greedy_prefix_grows_by_one(snippet, backend):
+    r = snippet("data_flow", "shapes").greedy_trace(backend=backend)
     ts = [h[1] for h, _ in r["steps"]]
     assert ts == list(range(1, len(ts) + 1))
     assert r["ys"].shape[1] == len(ts) + 1
 
 
-def test_pooled_qa_head_cannot_point():
-    r = shapes().qa_heads()
+def test_pooled_qa_head_cannot_point(snippet):
+    r = snippet("data_flow", "shapes").qa_heads()
     assert r["start"].shape == r["end"].shape == (r["batch"]["src"].shape[0], r["S"])
     assert r["pooled"].shape[1] == 2 and r["error"] is not None
     assert (r["start"][r["pad"]] < -1e3).all()
 
 
-def test_mermaid_is_generated_from_the_trace():
-    m = shapes()
+def test_mermaid_is_generated_from_the_trace(snippet):
+    m = snippet("data_flow", "shapes")
     t = m.trace_torch("classification")
     text = m.mermaid(t, m.INPUTS["classification"][0](t["batch"]), "logits", "loss")
     assert text.startswith("```mermaid\nflowchart TD") and m.fmt(t["rows"]["tok_emb"]["out"]) in text
     assert "mean over non-pad positions" in text
-
-
-@functools.cache
-def trained():
-    spec = importlib.util.spec_from_file_location("data_flow_trained", SNIPPETS / "trained.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _fake_result(tmp_path, task, backend, value, baseline_value):
@@ -95,8 +72,8 @@ def _fake_result(tmp_path, task, backend, value, baseline_value):
     (tmp_path / f"{task}-{backend}.json").write_text(json.dumps(result))
 
 
-def test_trained_table_reads_the_result_files(tmp_path, capsys):
-    m = trained()
+def test_trained_table_reads_the_result_files(snippet, tmp_path, capsys):
+    m = snippet("data_flow", "trained")
     _fake_result(tmp_path, "qa", "torch", 0.987, 0.42)
     rows = m.trained_rows("qa", tmp_path)
     assert [(r["backend"], r["value"], r["baseline_value"], r["others"]) for r in rows] == [
@@ -110,33 +87,25 @@ def test_trained_table_reads_the_result_files(tmp_path, capsys):
     assert "run `python scripts/reproduce.py --task sentiment`" in capsys.readouterr().out
 
 
-@functools.cache
-def exercises():
-    spec = importlib.util.spec_from_file_location("data_flow_exercises", SNIPPETS / "exercises.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_exercise_masked_mean_matches_the_classifier_input():
+def test_exercise_masked_mean_matches_the_classifier_input(snippet):
     import numpy as np
 
-    r = shapes().mean_pool()
+    r = snippet("data_flow", "shapes").mean_pool()
     h = r["h"].numpy()
-    got = exercises().masked_mean(h, r["batch"]["src_len"])
+    got = snippet("data_flow", "exercises").masked_mean(h, r["batch"]["src_len"])
     np.testing.assert_allclose(got, r["used"].numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_exercise_head_params_match_torch_linear():
+def test_exercise_head_params_match_torch_linear(snippet):
     import torch
 
     for E, C in [(32, 2), (64, 7)]:
-        assert exercises().head_params(E, C) == sum(p.numel() for p in torch.nn.Linear(E, C).parameters())
-    model = shapes().task_spec("qa")[1]
-    assert exercises().head_params(model.d_model, 2) == sum(p.numel() for p in model.qa_outputs.parameters())
+        assert snippet("data_flow", "exercises").head_params(E, C) == sum(p.numel() for p in torch.nn.Linear(E, C).parameters())
+    model = snippet("data_flow", "shapes").task_spec("qa")[1]
+    assert snippet("data_flow", "exercises").head_params(model.d_model, 2) == sum(p.numel() for p in model.qa_outputs.parameters())
 
 
-def test_exercise_best_span_matches_the_trainer():
+def test_exercise_best_span_matches_the_trainer(snippet):
     import numpy as np
 
     from transformer_anatomy.training.evaluation import best_spans
@@ -145,7 +114,7 @@ def test_exercise_best_span_matches_the_trainer():
     start, end = rng.normal(size=(20, 12)), rng.normal(size=(20, 12))
     s, e = best_spans(start, end, max_answer_len=4)
     for i in range(20):
-        assert exercises().best_span(start[i], end[i], max_len=4) == (int(s[i]), int(e[i]))
+        assert snippet("data_flow", "exercises").best_span(start[i], end[i], max_len=4) == (int(s[i]), int(e[i]))
 
 
 def _fake_reading(tmp_path, task="reversal"):
@@ -161,20 +130,20 @@ def _fake_reading(tmp_path, task="reversal"):
     (tmp_path / f"{task}-torch.json").write_text(json.dumps({"runs": {"encoder_decoder": run}}))
 
 
-def test_reading_lines_quote_the_result_file(tmp_path, capsys):
+def test_reading_lines_quote_the_result_file(snippet, tmp_path, capsys):
     _fake_reading(tmp_path)
-    lines = trained().reading_lines("reversal", "torch", results=tmp_path)
+    lines = snippet("data_flow", "trained").reading_lines("reversal", "torch", results=tmp_path)
     assert lines == ["- mass on the mirrored source position, heads 0–1: **0.97, 0.50** (chance 0.10: 2 of 2 heads above it); "
                      "over 10 test examples; on the ✗ ones 0.40, 0.30."]
-    trained().report_attention("reversal", results=tmp_path)
+    snippet("data_flow", "trained").report_attention("reversal", results=tmp_path)
     out = capsys.readouterr().out
     assert "test example 3" in out and "9 ✓, 1 ✗" in out
 
 
-def test_attention_readings_of_the_real_results_are_shares():
+def test_attention_readings_of_the_real_results_are_shares(snippet):
     from math import isfinite
 
-    m = trained()
+    m = snippet("data_flow", "trained")
     seen = 0
     for task in ("reversal", "sentiment", "tagging", "numbers", "qa"):
         a = m.attention_reading(task, "torch")

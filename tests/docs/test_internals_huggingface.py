@@ -1,26 +1,11 @@
 """The claims of docs/internals-huggingface.md, checked by importing the page's snippet files (no download)."""
 
-import functools
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
-SNIPPETS = Path(__file__).resolve().parents[2] / "docs" / "snippets" / "internals_huggingface"
 
-
-@functools.cache
-def snippet(name):
-    """Import docs/snippets/internals_huggingface/<name>.py as a module."""
-    spec = importlib.util.spec_from_file_location(f"internals_huggingface_{name}", SNIPPETS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_bert_base_parameter_count_by_formula_and_by_numel():
-    m = snippet("bert_parameters")
+def test_bert_base_parameter_count_by_formula_and_by_numel(snippet):
+    m = snippet("internals_huggingface", "bert_parameters")
     from transformers import BertConfig
 
     config = BertConfig()
@@ -34,8 +19,8 @@ def test_bert_base_parameter_count_by_formula_and_by_numel():
     assert any("12 x BertLayer" in line for line in m.compact_tree(model))
 
 
-def test_formula_holds_for_another_config():
-    m = snippet("bert_parameters")
+def test_formula_holds_for_another_config(snippet):
+    m = snippet("internals_huggingface", "bert_parameters")
     from transformers import BertConfig
 
     config = BertConfig(vocab_size=50, hidden_size=12, num_hidden_layers=3, num_attention_heads=3,
@@ -46,8 +31,8 @@ def test_formula_holds_for_another_config():
     assert sum(r["by_formula"] for r in rows) == sum(p.numel() for p in model.parameters())
 
 
-def test_from_pretrained_round_trip_and_by_hand():
-    d = snippet("from_pretrained_steps").steps_demo()
+def test_from_pretrained_round_trip_and_by_hand(snippet):
+    d = snippet("internals_huggingface", "from_pretrained_steps").steps_demo()
     assert set(d["files"]) == {"config.json", "model.safetensors"}
     assert d["info"] == {"missing_keys": [], "unexpected_keys": [], "mismatched_keys": []}
     assert d["devices"].get("meta", 0) > 0  # built on the meta device first
@@ -57,8 +42,8 @@ def test_from_pretrained_round_trip_and_by_hand():
     assert d["loaded_vs_original"] == 0.0 and d["by_hand_vs_loaded"] == 0.0
 
 
-def test_missing_and_unexpected_keys():
-    cases, tied = snippet("from_pretrained_steps").key_cases()
+def test_missing_and_unexpected_keys(snippet):
+    cases, tied = snippet("internals_huggingface", "from_pretrained_steps").key_cases()
     head = cases["BertForSequenceClassification <- BertModel checkpoint"]
     assert head["missing_keys"] == ["classifier.bias", "classifier.weight"] and head["unexpected_keys"] == []
     mlm = cases["BertModel <- BertForMaskedLM checkpoint"]
@@ -76,13 +61,13 @@ def test_missing_and_unexpected_keys():
 
 @pytest.mark.parametrize("impl", ["sdpa", "eager"])
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-12)])
-def test_our_encoder_reproduces_bert(impl, dtype, tol):
-    d = snippet("bert_vs_ours").compare(impl, dtype)
+def test_our_encoder_reproduces_bert(snippet, impl, dtype, tol):
+    d = snippet("internals_huggingface", "bert_vs_ours").compare(impl, dtype)
     assert d["real"] < tol and d["all"] < tol
 
 
-def test_our_encoder_reproduces_a_deeper_bert_with_other_sizes():
-    m = snippet("bert_vs_ours")
+def test_our_encoder_reproduces_a_deeper_bert_with_other_sizes(snippet):
+    m = snippet("internals_huggingface", "bert_vs_ours")
     from transformers import BertModel
 
     torch.manual_seed(1)
@@ -96,8 +81,8 @@ def test_our_encoder_reproduces_a_deeper_bert_with_other_sizes():
     assert (out - ref).abs().max().item() < 1e-5
 
 
-def test_attention_mask_forms():
-    m = snippet("attention_mask")
+def test_attention_mask_forms(snippet):
+    m = snippet("internals_huggingface", "attention_mask")
     attention_mask = torch.tensor([[1, 1, 1], [1, 0, 0]])
     built = m.masks_bert_builds(attention_mask)
     assert torch.equal(built["eager"], m.additive_mask(attention_mask).expand_as(built["eager"]))
@@ -108,8 +93,8 @@ def test_attention_mask_forms():
     assert with_mask < 1e-5 and without > 1e-4
 
 
-def test_wordpiece_tokenizer():
-    m = snippet("tokenization")
+def test_wordpiece_tokenizer(snippet):
+    m = snippet("internals_huggingface", "tokenization")
     corpus = m.make_corpus(n_numbers=100, n_reviews=100)
     tok = m.train_wordpiece(corpus, 200)
     vocab = tok.get_vocab()
@@ -125,8 +110,8 @@ def test_wordpiece_tokenizer():
     assert m.tokens_per_word(m.train_wordpiece(corpus, 60), corpus) > m.tokens_per_word(tok, corpus)
 
 
-def test_a_prepared_4d_mask_is_used_as_given():
-    d = snippet("attention_mask").four_d_demo()
+def test_a_prepared_4d_mask_is_used_as_given(snippet):
+    d = snippet("internals_huggingface", "attention_mask").four_d_demo()
     assert d["passed through"] is True  # create_bidirectional_mask returns the very tensor it was given
     for impl in ("sdpa", "eager"):
         r = d[impl]
@@ -137,23 +122,23 @@ def test_a_prepared_4d_mask_is_used_as_given():
     assert d["eager"]["bool 4-D (True = attend) vs the additive causal mask"] > 1e-4  # eager adds the bools
 
 
-def test_bert_shares_and_mask_figure():
-    rows = snippet("bert_parameters").shares()
+def test_bert_shares_and_mask_figure(snippet):
+    rows = snippet("internals_huggingface", "bert_parameters").shares()
     assert abs(sum(share for _, _, share in rows) - 1) < 1e-12
     assert sum(n for _, n, _ in rows) == 109_482_240
-    fig, built = snippet("attention_mask").mask_figure(torch.tensor([[1, 1, 1], [1, 0, 0]]))
+    fig, built = snippet("internals_huggingface", "attention_mask").mask_figure(torch.tensor([[1, 1, 1], [1, 0, 0]]))
     assert len(fig.axes) == 3 and built["sdpa"].shape == (2, 1, 3, 3)
 
 
-def test_exercise_extended_mask_equals_what_bert_builds():
-    ex, m = snippet("exercises"), snippet("attention_mask")
+def test_exercise_extended_mask_equals_what_bert_builds(snippet):
+    ex, m = snippet("internals_huggingface", "exercises"), snippet("internals_huggingface", "attention_mask")
     for attention_mask in (torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]]), torch.tensor([[1, 0, 1], [0, 1, 1]])):
         built = m.masks_bert_builds(attention_mask)["eager"]
         assert torch.equal(ex.extended_mask(attention_mask), built)
 
 
-def test_exercise_key_padding_mask_gives_bert_outputs_with_our_encoder():
-    ex, m = snippet("exercises"), snippet("bert_vs_ours")
+def test_exercise_key_padding_mask_gives_bert_outputs_with_our_encoder(snippet):
+    ex, m = snippet("internals_huggingface", "exercises"), snippet("internals_huggingface", "bert_vs_ours")
     from transformers import BertModel
 
     torch.manual_seed(0)

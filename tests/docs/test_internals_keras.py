@@ -1,26 +1,12 @@
 """The claims of docs/internals-keras.md, checked by importing the page's snippet file (Keras on torch)."""
 
-import functools
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 
-SNIPPETS = Path(__file__).resolve().parents[2] / "docs" / "snippets" / "internals_keras"
 
-
-@functools.cache
-def snippet(name):
-    """Import docs/snippets/internals_keras/<name>.py as a module."""
-    spec = importlib.util.spec_from_file_location(f"internals_keras_{name}", SNIPPETS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_keras_runs_on_torch_and_weight_shapes():
-    m = snippet("keras_mha")
+def test_keras_runs_on_torch_and_weight_shapes(snippet):
+    m = snippet("internals_keras", "keras_mha")
     assert m.keras.backend.backend() == "torch"
     shapes = {path.split("/", 1)[1]: shape for path, shape in m.weight_table(m.keras_mha(12, 3))}
     assert shapes == {
@@ -32,36 +18,36 @@ def test_keras_runs_on_torch_and_weight_shapes():
 
 
 @pytest.mark.parametrize("E,H", [(8, 2), (12, 3), (16, 4)])
-def test_ours_reproduces_keras_multi_head_attention(E, H):
-    for name, diff in snippet("keras_mha").compare(E, H).items():
+def test_ours_reproduces_keras_multi_head_attention(snippet, E, H):
+    for name, diff in snippet("internals_keras", "keras_mha").compare(E, H).items():
         assert diff < 1e-5, name
 
 
-def test_keras_initialises_each_projection_separately():
-    b = snippet("keras_mha").init_bounds(E=64, H=4)
+def test_keras_initialises_each_projection_separately(snippet):
+    b = snippet("internals_keras", "keras_mha").init_bounds(E=64, H=4)
     assert b["keras max |query kernel|"] <= b["keras bound sqrt(6/(E + E))"]
     assert b["keras max |query kernel|"] > b["torch bound sqrt(6/(E + 3E))"]
     assert b["keras bound sqrt(6/(E + E))"] == pytest.approx(math.sqrt(2) * b["torch bound sqrt(6/(E + 3E))"])
     assert b["keras biases all zero"]
 
 
-def test_keras_mask_is_true_for_attend_torch_mask_is_true_for_blocked():
-    d = snippet("keras_mha").conventions()
+def test_keras_mask_is_true_for_attend_torch_mask_is_true_for_blocked(snippet):
+    d = snippet("internals_keras", "keras_mha").conventions()
     assert d["nn.MHA, mask inverted"] < 1e-5
     assert d["ours, mask inverted"] < 1e-5
     assert d["nn.MHA, Keras mask unchanged"] > 1e-1
 
 
-def test_fully_masked_row_in_each_library():
-    rows = {name: what for name, (what, _) in snippet("keras_mha").fully_masked_row().items()}
+def test_fully_masked_row_in_each_library(snippet):
+    rows = {name: what for name, (what, _) in snippet("internals_keras", "keras_mha").fully_masked_row().items()}
     assert rows["keras, default call"].startswith("uniform")
     assert rows["keras, return_attention_scores"].startswith("output bias only")
     assert rows["nn.MHA, need_weights=True"] == "NaN"
     assert rows["ours"].startswith("output bias only")
 
 
-def test_the_mask_has_exactly_one_empty_query_row_the_page_names():
-    m = snippet("keras_mha")
+def test_the_mask_has_exactly_one_empty_query_row_the_page_names(snippet):
+    m = snippet("internals_keras", "keras_mha")
     *_, allowed = m.setup()
     empty = list(zip(*map(list, (~allowed.any(-1)).nonzero())))
     assert empty == [(1, 2)]  # "query q2 of sequence 1" on the page
@@ -69,19 +55,19 @@ def test_the_mask_has_exactly_one_empty_query_row_the_page_names():
     assert len(fig.axes) == 3
 
 
-def test_weights_figure_numbers():
+def test_weights_figure_numbers(snippet):
     import numpy as np
 
-    keras_w, ours_w, allowed = snippet("keras_mha").weights_side_by_side()
+    keras_w, ours_w, allowed = snippet("internals_keras", "keras_mha").weights_side_by_side()
     assert np.abs(keras_w - ours_w).max() < 1e-5
     assert np.all(keras_w[1, :, 2] == 0)  # the empty row: zero weights in Keras' explicit path
     np.testing.assert_allclose(keras_w[0].sum(-1), 1.0, atol=1e-6)
 
 
-def test_exercise_kernel_layout_matches_keras_to_ours():
+def test_exercise_kernel_layout_matches_keras_to_ours(snippet):
     import numpy as np
 
-    m, ex = snippet("keras_mha"), snippet("exercises")
+    m, ex = snippet("internals_keras", "keras_mha"), snippet("internals_keras", "exercises")
     layer = m.keras_mha(12, 3)
     ours = m.keras_to_ours(layer)
     E = 12
@@ -90,11 +76,11 @@ def test_exercise_kernel_layout_matches_keras_to_ours():
         np.testing.assert_array_equal(w, ours.in_proj_weight.detach().numpy()[i * E:(i + 1) * E])
 
 
-def test_exercise_keras_mask_from_key_padding_reproduces_keras():
+def test_exercise_keras_mask_from_key_padding_reproduces_keras(snippet):
     import numpy as np
     import torch
 
-    m, ex = snippet("keras_mha"), snippet("exercises")
+    m, ex = snippet("internals_keras", "keras_mha"), snippet("internals_keras", "exercises")
     layer = m.keras_mha(8, 2)
     ours = m.keras_to_ours(layer)
     rng = np.random.default_rng(1)

@@ -1,33 +1,21 @@
 """The library-call-vs-manual page's claims, checked where the page gets them from."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SNIPPETS = Path(__file__).resolve().parents[2] / "docs" / "snippets" / "library_vs_manual"
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, SNIPPETS / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
 
 @pytest.fixture(scope="module")
-def more():
-    return _load("more_comparisons")
+def more(snippet):
+    return snippet("library_vs_manual", "more_comparisons")
 
 
-def test_softmax_examples_match_torch():
-    rows = _load("softmax_compare").compare_softmax()
+def test_softmax_examples_match_torch(snippet):
+    rows = snippet("library_vs_manual", "softmax_compare").compare_softmax()
     assert len(rows) == 3 and all(r["max_diff"] < 1e-15 for r in rows)
 
 
-def test_naive_softmax_overflows_where_ours_does_not():
-    mod = _load("softmax_naive")
+def test_naive_softmax_overflows_where_ours_does_not(snippet):
+    mod = snippet("library_vs_manual", "softmax_naive")
     with np.errstate(over="ignore", invalid="ignore"):
         assert np.isnan(mod.naive_softmax(np.array([1000.0, 0.0, -1000.0]))).any()
 
@@ -51,14 +39,14 @@ def test_attention_and_layers_match_torch(more):
     assert all(row["diff"] < 1e-10 for row in more.encoder_layer())
 
 
-def test_temperature_figure_draws():
-    fig = _load("softmax_temperature").temperature_figure()
+def test_temperature_figure_draws(snippet):
+    fig = snippet("library_vs_manual", "softmax_temperature").temperature_figure()
     assert len(fig.axes[0].patches) == 15  # 5 logits x 3 temperatures
 
 
 @pytest.fixture(scope="module")
-def trace():
-    return _load("trace")
+def trace(snippet):
+    return snippet("library_vs_manual", "trace")
 
 
 def test_layer_norm_trace_matches_native_layer_norm(trace):
@@ -95,24 +83,24 @@ def test_encoder_trace_matches_hooks(trace):
     np.testing.assert_allclose(rms, 1.0, atol=1e-4)  # what the figure reading says: γ = 1, β = 0 at init
 
 
-def test_temperature_curves_tend_to_argmax_and_uniform():
-    mod = _load("softmax_temperature")
+def test_temperature_curves_tend_to_argmax_and_uniform(snippet):
+    mod = snippet("library_vs_manual", "softmax_temperature")
     _, taus, probs = mod.temperature_curves(taus=[0.01, 1000.0])
     assert probs[0, 0] > 0.999 and np.allclose(probs[1], 1 / len(mod.LOGITS), atol=1e-3)
 
 
-def test_exercise_log_softmax_matches_torch():
+def test_exercise_log_softmax_matches_torch(snippet):
     import torch
 
-    ex = _load("exercises")
+    ex = snippet("library_vs_manual", "exercises")
     for x in (np.array([2.0, 1.0, 0.1]), np.array([1000.0, 0.0, -1000.0]), np.random.default_rng(0).normal(size=(3, 7)) * 30):
         np.testing.assert_allclose(ex.log_softmax_stable(x), torch.log_softmax(torch.from_numpy(x), -1).numpy(), atol=1e-12)
 
 
-def test_exercise_pre_norm_layer_matches_module():
+def test_exercise_pre_norm_layer_matches_module(snippet):
     import torch
 
-    ex = _load("exercises")
+    ex = snippet("library_vs_manual", "exercises")
     torch.manual_seed(0)
     layer = torch.nn.TransformerEncoderLayer(16, 4, 32, batch_first=True, norm_first=True, dtype=torch.float64).eval()
     x = torch.randn(2, 5, 16, dtype=torch.float64)

@@ -1,25 +1,12 @@
 """The notation page's snippets: traced shapes equal their formulas, head slices are the module's."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
 
-SNIPPETS = Path(__file__).resolve().parents[2] / "docs" / "snippets" / "notation"
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(f"snippet_notation_{name}", SNIPPETS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def trace_shapes():
-    return load("trace_shapes")
+def trace_shapes(snippet):
+    return snippet("notation", "trace_shapes")
 
 
 @pytest.mark.parametrize("config", ["small", "base"])
@@ -56,8 +43,8 @@ def test_the_trace_reads_shapes_from_tensors(trace_shapes):
         assert torch.equal(model(src, tgt), logits)
 
 
-def test_head_weights_are_slices_of_in_proj_weight():
-    hw = load("head_weights")
+def test_head_weights_are_slices_of_in_proj_weight(snippet):
+    hw = snippet("notation", "head_weights")
     slices, mha, diff = hw.check_heads(E=4, H=2)
     assert [tuple(W.shape) for W in slices["W_q"]] == [(4, 2), (4, 2)]
     assert [tuple(W.shape) for W in slices["W_o"]] == [(2, 4), (2, 4)]
@@ -67,11 +54,9 @@ def test_head_weights_are_slices_of_in_proj_weight():
     assert tuple(hw.head_slices(big)["W_q"][0].shape) == (512, 64)
 
 
-def test_mask_conventions_found_by_running():
+def test_mask_conventions_found_by_running(snippet):
     # the page runs the probe from its one home, the attention page's conventions.py
-    spec = importlib.util.spec_from_file_location("snippet_notation_probe", SNIPPETS.parent / "attention" / "conventions.py")
-    home = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(home)
+    home = snippet("attention", "conventions")
     found = home.float_probe()
     assert found.pop("F.scaled_dot_product_attention(attn_mask=)") == "attend"
     assert {"nn.MultiheadAttention(attn_mask=)", "nn.MultiheadAttention(key_padding_mask=)",
@@ -80,8 +65,8 @@ def test_mask_conventions_found_by_running():
     assert set(found.values()) == {"blocked"} and len(found) == 6
 
 
-def test_notation_map_base_sizes_are_torch_defaults():
-    sizes = load("notation_map").base_sizes()
+def test_notation_map_base_sizes_are_torch_defaults(snippet):
+    sizes = snippet("notation", "notation_map").base_sizes()
     assert sizes == {"d_model": 512, "nhead": 8, "num_encoder_layers": 6, "num_decoder_layers": 6,
                      "dim_feedforward": 2048, "head": 64}
 
@@ -93,8 +78,8 @@ def test_shape_flow_rows_are_traced_rows(trace_shapes):
     assert set(trace_shapes.LETTER_COLORS) >= {p.strip() for _, f in trace_shapes.EXPECTED for p in f.split(",")}
 
 
-def test_head_split_figure_blocks_are_the_slices():
-    hw = load("head_weights")
+def test_head_split_figure_blocks_are_the_slices(snippet):
+    hw = snippet("notation", "head_weights")
     _, mha = hw.split_figure()
     E, D = mha.embed_dim, mha.head_dim
     W_q = mha.in_proj_weight.detach()[:E].T  # the right panel: the paper's W^Q
@@ -102,8 +87,8 @@ def test_head_split_figure_blocks_are_the_slices():
         assert torch.equal(W_q[:, h * D:(h + 1) * D], W)
 
 
-def test_example_masks_are_one_mask_three_spellings():
-    m = load("mask_conventions").example_masks()
+def test_example_masks_are_one_mask_three_spellings(snippet):
+    m = snippet("notation", "mask_conventions").example_masks()
     combined = m["combined, seq. 1 (T, S)"]
     assert torch.equal(m["SDPA: ~combined"], ~combined)
     assert torch.equal(torch.isinf(m["float: added to scores"]), combined)
@@ -121,11 +106,11 @@ def test_example_masks_are_one_mask_three_spellings():
     assert torch.allclose(out_bool, out_float, atol=1e-6)
 
 
-def test_exercise_split_and_merge_heads():
-    ex = load("exercises")
+def test_exercise_split_and_merge_heads(snippet):
+    ex = snippet("notation", "exercises")
     torch.manual_seed(0)
     for E, H in ((8, 2), (12, 3), (16, 4)):
-        mha = load("head_weights").MultiheadAttention(E, H, batch_first=True)
+        mha = snippet("notation", "head_weights").MultiheadAttention(E, H, batch_first=True)
         x = torch.randn(2, 5, E)
         with torch.no_grad():
             q = x @ mha.in_proj_weight[:E].T + mha.in_proj_bias[:E]
@@ -136,8 +121,8 @@ def test_exercise_split_and_merge_heads():
     assert torch.equal(ex.split_heads(t, 2)[0, 1, 0], t[0, 0, 4:])
 
 
-def test_exercise_mask_conversions():
-    ex = load("exercises")
+def test_exercise_mask_conversions(snippet):
+    ex = snippet("notation", "exercises")
     torch.manual_seed(0)
     blocked = torch.ones(5, 5, dtype=torch.bool).triu(1)
     blocked[:, 0] = False
@@ -154,31 +139,23 @@ def test_exercise_mask_conversions():
 
 
 @pytest.mark.parametrize("E,H", [(4, 2), (512, 8), (512, 16), (96, 3)])
-def test_exercise_param_count_is_torchs(E, H):
-    ex = load("exercises")
+def test_exercise_param_count_is_torchs(snippet, E, H):
+    ex = snippet("notation", "exercises")
     assert ex.mha_param_count(E, H) == sum(p.numel() for p in torch.nn.MultiheadAttention(E, H).parameters())
-    assert ex.mha_param_count(E, H) == params_home().attention_params(E)  # the reader's formula is the home's
+    assert ex.mha_param_count(E, H) == snippet("complexity", "params").attention_params(E)  # the reader's formula is the home's
 
 
-def params_home():
-    """docs/snippets/complexity/params.py: the one home of the parameter-count formulas."""
-    spec = importlib.util.spec_from_file_location("snippet_complexity_params", SNIPPETS.parent / "complexity" / "params.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_head_weights_report_prints_the_home_formula(capsys):
-    load("head_weights").report(params_home().attention_params)
+def test_head_weights_report_prints_the_home_formula(snippet, capsys):
+    snippet("notation", "head_weights").report(snippet("complexity", "params").attention_params)
     out = capsys.readouterr().out
     assert "parameters: 4E² + 4E = 80; sum(numel) = 80" in out  # E = 4
 
 
-def test_notation_figures_and_notices_run(capsys, trace_shapes):
-    load("mask_conventions").report_mask_figure()
-    load("mask_conventions").notice_masks()
-    load("head_weights").report_split_figure()
-    load("head_weights").notice_heads()
+def test_notation_figures_and_notices_run(snippet, capsys, trace_shapes):
+    snippet("notation", "mask_conventions").report_mask_figure()
+    snippet("notation", "mask_conventions").notice_masks()
+    snippet("notation", "head_weights").report_split_figure()
+    snippet("notation", "head_weights").notice_heads()
     trace_shapes.report_shape_flow("small")
     trace_shapes.notice_shape_flow("small")
     out = capsys.readouterr().out

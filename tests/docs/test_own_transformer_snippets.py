@@ -1,28 +1,13 @@
 """The claims of docs/own-transformer.md, checked by importing the page's snippet files."""
 
 import ast
-import functools
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-SNIPPETS = Path(__file__).resolve().parents[2] / "docs" / "snippets" / "own_transformer"
-
-
-@functools.cache
-def snippet(name):
-    """Import docs/snippets/own_transformer/<name>.py as a module."""
-    spec = importlib.util.spec_from_file_location(f"own_transformer_{name}", SNIPPETS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_constructor_has_nn_transformers_arguments_and_defaults():
-    m = snippet("skeleton")
+def test_constructor_has_nn_transformers_arguments_and_defaults(snippet):
+    m = snippet("own_transformer", "skeleton")
     rows = m.signatures()
     assert len(rows) >= len(m.SKELETON)
     assert all(a == b for _, a, b in rows), rows
@@ -32,8 +17,8 @@ def test_constructor_has_nn_transformers_arguments_and_defaults():
         assert piece in src
 
 
-def test_nn_transformer_state_dict_loads_strictly_and_outputs_match():
-    m = snippet("load_state_dict")
+def test_nn_transformer_state_dict_loads_strictly_and_outputs_match(snippet):
+    m = snippet("own_transformer", "load_state_dict")
     theirs, _, result = m.pair()
     assert not result.missing_keys and not result.unexpected_keys
     for grad in (False, True):
@@ -41,8 +26,8 @@ def test_nn_transformer_state_dict_loads_strictly_and_outputs_match():
         assert m.compare(torch.float32, grad) < 1e-5
 
 
-def test_wrong_key_error_names_every_problem():
-    msg = snippet("load_state_dict").wrong_key_message()
+def test_wrong_key_error_names_every_problem(snippet):
+    msg = snippet("own_transformer", "load_state_dict").wrong_key_message()
     assert msg.startswith("StateDictError")
     assert "encoder.layers.0.self_attn.in_proj_weight" in msg  # missing
     assert "encoder.layers.0.self_attn.qkv_weight" in msg  # unexpected
@@ -50,17 +35,15 @@ def test_wrong_key_error_names_every_problem():
 
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
-def test_sdpa_path_equals_explicit_path_and_nn_mha(dtype, tol):
-    o = snippet("sdpa_vs_explicit").outputs(dtype)
+def test_sdpa_path_equals_explicit_path_and_nn_mha(snippet, dtype, tol):
+    o = snippet("own_transformer", "sdpa_vs_explicit").outputs(dtype)
     assert (o["SDPA"] - o["explicit"]).abs().max() < tol
     assert (o["SDPA"] - o["nn.MultiheadAttention"]).abs().max() < tol
 
 
-def test_mask_conventions_table():
+def test_mask_conventions_table(snippet):
     # the page runs the probe from its one home, the attention page's conventions.py
-    spec = importlib.util.spec_from_file_location("own_transformer_probe", SNIPPETS.parent / "attention" / "conventions.py")
-    home = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(home)
+    home = snippet("attention", "conventions")
     found = home.float_probe()
     assert found.pop("F.scaled_dot_product_attention(attn_mask=)") == "attend"
     assert {"nn.MultiheadAttention(attn_mask=)", "nn.TransformerEncoderLayer(src_mask=)",
@@ -69,8 +52,8 @@ def test_mask_conventions_table():
     assert len(found) == 6 and set(found.values()) == {"blocked"}
 
 
-def test_fully_masked_row_nan_in_nn_transformer_inference_only_and_never_in_ours():
-    m = snippet("fully_masked")
+def test_fully_masked_row_nan_in_nn_transformer_inference_only_and_never_in_ours(snippet):
+    m = snippet("own_transformer", "fully_masked")
     theirs, ours = m.nan_rows(training=False, grad=False)
     assert all(theirs[1]) and not any(theirs[0])  # the left-padded sequence is all NaN
     assert not any(any(r) for r in ours)
@@ -79,16 +62,16 @@ def test_fully_masked_row_nan_in_nn_transformer_inference_only_and_never_in_ours
         assert not any(any(r) for r in theirs + ours)
 
 
-def test_fully_masked_row_weights_nan_vs_zeros():
-    rows = {(r["module"], r["need_weights"], r["mode"]): r for r in snippet("fully_masked").row_cases()}
+def test_fully_masked_row_weights_nan_vs_zeros(snippet):
+    rows = {(r["module"], r["need_weights"], r["mode"]): r for r in snippet("own_transformer", "fully_masked").row_cases()}
     theirs, ours = rows[("nn.MultiheadAttention", True, "train, grad")], rows[("ours", True, "train, grad")]
     assert np.isnan(theirs["weights"]).all() and theirs["output_nan"]
     assert (ours["weights"] == 0).all()
     assert np.array_equal(ours["output"], ours["bias"])
 
 
-def test_kv_cache_equals_full_recomputation_and_beam_one_is_greedy():
-    m = snippet("kv_cache_check")
+def test_kv_cache_equals_full_recomputation_and_beam_one_is_greedy(snippet):
+    m = snippet("own_transformer", "kv_cache_check")
     d, steps, nbytes, k_shape = m.cached_vs_full()
     assert d < 1e-12 and steps == m.MAX_LEN - 1 and nbytes > 0
     assert k_shape[2] == steps
@@ -96,15 +79,15 @@ def test_kv_cache_equals_full_recomputation_and_beam_one_is_greedy():
     assert agree["greedy, cache == greedy, no cache"] and agree["beam_search(beam_size=1) == greedy"]
 
 
-def test_numpy_ours_pytorch_triangle():
-    m = snippet("triangle")
+def test_numpy_ours_pytorch_triangle(snippet):
+    m = snippet("own_transformer", "triangle")
     assert all(d < 1e-12 for d in m.transformer_triangle().values())
     d, cls = m.seq2seq_triangle()
-    assert d < 1e-12 and cls.endswith("numpy.models.Seq2SeqTransformer")
+    assert d < 1e-12 and cls.endswith("numpy.seq2seq.Seq2SeqTransformer")  # numpy/seq2seq.py, as torch/seq2seq.py
 
 
-def test_fully_masked_row_table_runs_each_case_in_its_mode():
-    rows = snippet("fully_masked").row_cases()
+def test_fully_masked_row_table_runs_each_case_in_its_mode(snippet):
+    rows = snippet("own_transformer", "fully_masked").row_cases()
     by = {(r["module"], r["need_weights"], r["mode"]): r for r in rows}
     assert len(by) == 12
     # PyTorch's fast path runs exactly under eval + no_grad, and gives NaN there
@@ -122,42 +105,42 @@ def test_fully_masked_row_table_runs_each_case_in_its_mode():
             assert r["weights"] is None or (r["weights"] == 0).all()
 
 
-def test_nan_spreads_through_value_vector_not_through_attention():
-    s = snippet("fully_masked").spread()
+def test_nan_spreads_through_value_vector_not_through_attention(snippet):
+    s = snippet("own_transformer", "fully_masked").spread()
     assert s["input NaN rows"].tolist() == [True, False, False, False]
     assert s["V row 0 is NaN"]
     assert (s["weight on key 0, rows 1.."] == 0).all()  # nobody attends to the padded key
     assert s["output NaN rows"].all() and s["nn.Transformer output NaN rows"].all()
 
 
-def test_case_mask_blocks_row_zero_only_fully():
-    blocked = snippet("fully_masked").case_mask(1)
+def test_case_mask_blocks_row_zero_only_fully(snippet):
+    blocked = snippet("own_transformer", "fully_masked").case_mask(1)
     assert blocked[0].all() and not any(blocked[t].all() for t in range(1, blocked.shape[0]))
 
 
-def test_merged_mask_is_causal_or_padding():
-    causal, pad, merged = snippet("mask_figures").merged_example(T=5, padded=2)
+def test_merged_mask_is_causal_or_padding(snippet):
+    causal, pad, merged = snippet("own_transformer", "mask_figures").merged_example(T=5, padded=2)
     assert np.array_equal(merged, causal | pad)
     assert np.array_equal(causal, np.triu(np.ones((5, 5), dtype=bool), 1))
     assert pad[:, -2:].all() and not pad[:, :-2].any()
 
 
-def test_kv_cache_per_step_differences_and_growth():
-    diffs, sizes, cache = snippet("kv_cache_check").step_diffs()
-    assert len(diffs) == snippet("kv_cache_check").MAX_LEN - 1
+def test_kv_cache_per_step_differences_and_growth(snippet):
+    diffs, sizes, cache = snippet("own_transformer", "kv_cache_check").step_diffs()
+    assert len(diffs) == snippet("own_transformer", "kv_cache_check").MAX_LEN - 1
     assert max(diffs) < 1e-12
     assert all(b > a for a, b in zip(sizes, sizes[1:]))
 
 
-def test_exercise_causal_mask_matches_pytorch():
-    ex = snippet("exercises")
+def test_exercise_causal_mask_matches_pytorch(snippet):
+    ex = snippet("own_transformer", "exercises")
     for T in (1, 2, 5, 9):
         ref = torch.isinf(torch.nn.Transformer.generate_square_subsequent_mask(T))
         assert torch.equal(ex.causal_mask(T), ref)
 
 
-def test_exercise_sdpa_mask_conversion_gives_the_same_attention():
-    ex = snippet("exercises")
+def test_exercise_sdpa_mask_conversion_gives_the_same_attention(snippet):
+    ex = snippet("own_transformer", "exercises")
     torch.manual_seed(0)
     E, H, T = 8, 2, 5
     mha = torch.nn.MultiheadAttention(E, H, batch_first=True, dtype=torch.float64).eval()
@@ -172,8 +155,8 @@ def test_exercise_sdpa_mask_conversion_gives_the_same_attention():
     assert torch.allclose(ours, ref, rtol=1e-10, atol=1e-12)
 
 
-def test_exercise_kv_cache_bytes_predicts_memory_bytes():
-    ex, kv = snippet("exercises"), snippet("kv_cache_check")
+def test_exercise_kv_cache_bytes_predicts_memory_bytes(snippet):
+    ex, kv = snippet("own_transformer", "exercises"), snippet("own_transformer", "kv_cache_check")
     diffs, sizes, cache = kv.step_diffs()
     _, src = kv.setup()
     layer = cache.layers[0]

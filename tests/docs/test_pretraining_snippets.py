@@ -1,6 +1,5 @@
 """The claims of docs/pretraining.md, checked by importing the page's snippet files."""
 
-import functools
 import importlib.util
 import json
 import math
@@ -13,26 +12,16 @@ transformers = pytest.importorskip("transformers")
 from transformer_anatomy.training import pretraining as P  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-SNIPPETS = ROOT / "docs" / "snippets" / "pretraining"
 SIZE = P.ModelSize(d_model=32, num_layers=2, nhead=2, dim_feedforward=64, max_len=16)
 
 
-@functools.cache
-def snippet(name):
-    """Import docs/snippets/pretraining/<name>.py as a module."""
-    spec = importlib.util.spec_from_file_location(f"pretraining_{name}", SNIPPETS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_mask_share_is_fifteen_times_eighty_percent():
-    share = snippet("exercises").mask_share(n_blocks=400, S=100)
+def test_mask_share_is_fifteen_times_eighty_percent(snippet):
+    share = snippet("pretraining", "exercises").mask_share(n_blocks=400, S=100)
     assert abs(share - 0.15 * 0.8) < 5 * math.sqrt(0.12 * 0.88 / 40_000)
 
 
-def test_initial_loss_of_an_untrained_model_is_ln_V():
-    ex = snippet("exercises")
+def test_initial_loss_of_an_untrained_model_is_ln_V(snippet):
+    ex = snippet("pretraining", "exercises")
     V = 500
     torch.manual_seed(0)
     mlm = transformers.BertForMaskedLM(P.bert_config(V, SIZE))
@@ -40,15 +29,15 @@ def test_initial_loss_of_an_untrained_model_is_ln_V():
     assert P.mlm_evaluate(mlm, ids, V)["loss"] == pytest.approx(ex.initial_loss(V), abs=0.05)
 
 
-def test_layer_lrs_match_the_library_groups():
-    ex = snippet("exercises")
+def test_layer_lrs_match_the_library_groups(snippet):
+    ex = snippet("pretraining", "exercises")
     clf = transformers.BertForSequenceClassification(P.bert_config(60, SIZE))
     groups = P.discriminative_param_groups(clf, 2e-4, 0.7)
     assert [g["lr"] for g in groups] == pytest.approx(ex.layer_lrs(2e-4, 0.7, SIZE.num_layers))
 
 
-def test_bert_layer_params_match_huggingface_and_freezing():
-    ex = snippet("exercises")
+def test_bert_layer_params_match_huggingface_and_freezing(snippet):
+    ex = snippet("pretraining", "exercises")
     clf = transformers.BertForSequenceClassification(P.bert_config(60, SIZE))
     layer = sum(p.numel() for p in clf.bert.encoder.layer[0].parameters())
     assert ex.bert_layer_params(SIZE.d_model, SIZE.dim_feedforward) == layer
@@ -57,21 +46,21 @@ def test_bert_layer_params_match_huggingface_and_freezing():
     assert P.freeze_lower_layers(clf, 1) == total - emb - ex.bert_layer_params(SIZE.d_model, SIZE.dim_feedforward)
 
 
-def test_masking_demo_follows_the_recipe():
-    tok, blocks, inputs, labels = snippet("results").masking_demo()
+def test_masking_demo_follows_the_recipe(snippet):
+    tok, blocks, inputs, labels = snippet("pretraining", "results").masking_demo()
     chosen = labels != P.IGNORE
     assert torch.equal(labels[chosen], blocks[chosen])
     share = float(chosen.sum()) / float((blocks >= len(P.SPECIALS)).sum())
     assert abs(share - 0.15) < 0.01
 
 
-def test_printers_read_a_quick_study(tmp_path, capsys, monkeypatch):
+def test_printers_read_a_quick_study(snippet, tmp_path, capsys, monkeypatch):
     """Every printer of the page runs on a study's JSON and prints its numbers."""
     spec = importlib.util.spec_from_file_location("pretraining_study", ROOT / "scripts" / "pretraining_study.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     script.run_study(tmp_path, quick=True, seed=0, threads=1, progress=False)
-    res = snippet("results")
+    res = snippet("pretraining", "results")
     r = res.load(tmp_path)
     assert r == json.loads((tmp_path / "pretraining.json").read_text())
     for name in ("report_corpus", "report_tokenizer", "notice_pretraining", "report_missing_keys", "report_labels",
@@ -87,10 +76,10 @@ def test_printers_read_a_quick_study(tmp_path, capsys, monkeypatch):
     assert "classifier.weight" in out and "--quick" in out
 
 
-def test_the_pages_prose_matches_the_committed_results():
+def test_the_pages_prose_matches_the_committed_results(snippet):
     """docs/pretraining.md states in words what the committed study found; a rerun that changes
     it must change the prose too (this test says which sentence)."""
-    res = snippet("results")
+    res = snippet("pretraining", "results")
     r = res.load(ROOT / "docs" / "results")
     if r is None or r["quick"]:
         pytest.skip("no full study in docs/results")

@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -164,6 +165,18 @@ def test_shard_sampler_matches_distributed_sampler(n, P, drop_last):
             assert len(set(flat)) == len(flat) == (n // P) * P  # disjoint, tail cut
         else:
             assert set(flat) == set(data) and len(flat) % P == 0  # everything, padded to a multiple of P
+
+
+def test_sampler_and_trainer_split_by_one_rule():
+    """ShardSampler's positions and the trainer's rows of a micro-batch are both rank_share's."""
+    from transformer_anatomy.training.distributed import rank_share
+
+    for P in (1, 2, 3):
+        shares = [rank_share(list(range(12)), P, r) for r in range(P)]
+        assert sorted(i for s in shares for i in s) == list(range(12))  # disjoint, cover everything
+        for r in range(P):
+            assert list(ShardSampler(12, world_size=P, rank=r, shuffle=False)) == shares[r]
+            assert rank_share(np.arange(12), P, r).tolist() == shares[r]  # arrays (a micro-batch's rows) too
 
 
 def test_shard_sampler_reshuffles_per_epoch():

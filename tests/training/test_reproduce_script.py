@@ -150,5 +150,19 @@ def test_default_run_includes_the_study():
     spec = importlib.util.spec_from_file_location("reproduce_cli", SCRIPT)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    assert mod.parse_args([]).tasks == [*mod.TASKS, "pretraining"]
+    assert mod.parse_args([]).tasks == [*mod.TASKS, *mod.STUDIES]
+    assert {"pretraining", "other_tasks", "rnn", "sweep", "debugging", "seed003"} == set(mod.STUDIES)
+    for name in mod.STUDIES:  # every study is a scripts/<name>_study.py with run_study()
+        assert (ROOT / "scripts" / f"{name}_study.py").read_text().count("def run_study(") == 1, name
     assert mod.parse_args(["--task", "qa"]).tasks == ["qa"]
+
+
+def test_json_safe_makes_results_loadable_without_nan():
+    import numpy as np
+
+    from transformer_anatomy.training.manifest import json_safe
+
+    x = {"a": np.float32(0.25), "b": (1, np.int64(2)), "c": [float("nan"), float("inf")], 4: np.ones(2), "d": True}
+    safe = json_safe(x)
+    assert safe == {"a": 0.25, "b": [1, 2], "c": [None, None], "4": [1.0, 1.0], "d": True}
+    assert json.loads(json.dumps(safe, allow_nan=False)) == safe

@@ -330,3 +330,38 @@ def test_use_best_weights_restores_the_best_evaluation(tiny_reversal, make_model
 def test_no_autocast_on_cpu(tiny_reversal, make_model):
     trainer = TorchTrainer(make_model("torch", tiny_reversal), tiny_reversal, TrainConfig(amp=True))
     assert trainer.use_amp is False  # bf16 autocast is for CUDA only: CPU runs stay bit-reproducible
+
+
+@pytest.mark.parametrize("kind", ["classification", "tagging", "qa"])
+def test_prediction_rows_mark_right_and_wrong(kind):
+    """evaluation.prediction_rows: perfect outputs are all correct, shuffled ones show their mistakes."""
+    from transformer_anatomy.training.evaluation import prediction_rows
+
+    make = {"classification": make_sentiment_task, "tagging": make_tagging_task, "qa": make_qa_task}[kind]
+    data = make(n_train=40, n_valid=8, n_test=12, rng=0)
+    test = data.split("test")
+    if kind == "classification":
+        perfect = {"logits": np.eye(len(data.label_names))[test["label"]]}
+        wrong = {"logits": np.eye(len(data.label_names))[1 - test["label"]]}
+    elif kind == "tagging":
+        perfect = {"logits": np.eye(len(data.tgt_vocab))[test["tags"]]}
+        wrong = {"logits": np.eye(len(data.tgt_vocab))[np.zeros_like(test["tags"])]}
+    else:
+        S = test["src"].shape[1]
+        perfect = {"start_logits": 10 * np.eye(S)[test["start"]], "end_logits": 10 * np.eye(S)[test["end"]]}
+        wrong = {"start_logits": 10 * np.eye(S)[test["end"] + 1], "end_logits": 10 * np.eye(S)[test["end"] + 1]}
+    rows = prediction_rows(kind, data, perfect, "test", n_first=3, n_wrong=4)
+    assert len(rows) == 3 and all(r["correct"] and r["target"] == r["prediction"] for r in rows)
+    assert rows[0]["input"] == " ".join(data.src_vocab.idx2word[int(t)] for t in test["src"][0][: test["src_len"][0]])
+    rows = prediction_rows(kind, data, wrong, "test", n_first=3, n_wrong=4)
+    assert len(rows) == 3 + 4 and not any(r["correct"] for r in rows[3:])
+
+
+def test_prediction_rows_of_decoded_sequences(tiny_reversal):
+    from transformer_anatomy.training.evaluation import prediction_rows
+
+    test = tiny_reversal.split("test")
+    decoded = np.concatenate([np.full((len(test["src"]), 1), SOS_ID), test["tgt_out"]], axis=1)  # <sos> + target
+    rows = prediction_rows("seq2seq", tiny_reversal, {"decoded": decoded}, "test", n_first=5)
+    assert len(rows) == 5 and all(r["correct"] for r in rows)
+    assert rows[0]["target"] == " ".join(tiny_reversal.tgt_vocab.decode(test["tgt_out"][0]))

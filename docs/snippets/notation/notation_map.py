@@ -8,6 +8,7 @@ import inspect
 
 import torch
 
+from transformer_anatomy.config import preset
 from transformer_anatomy.torch import Transformer
 
 # (meaning, ours, paper, nanoGPT, (N, M, E) texts, PyTorch docs, HuggingFace, base-model key)
@@ -25,13 +26,15 @@ ROWS = [
 
 
 def base_sizes():
-    """The base model's sizes: ``nn.Transformer``'s defaults, which must equal our class's."""
+    """The base model's sizes: ``nn.Transformer``'s defaults, which must equal our class's and the
+    ``base`` preset of ``transformer_anatomy.config``."""
     theirs = {k: p.default for k, p in inspect.signature(torch.nn.Transformer.__init__).parameters.items()}
     ours = {k: p.default for k, p in inspect.signature(Transformer.__init__).parameters.items()}
+    base = preset("base").to_dict()
     keys = ("d_model", "nhead", "num_encoder_layers", "num_decoder_layers", "dim_feedforward")
     for k in keys:
-        if theirs[k] != ours[k]:
-            raise ValueError(f"default {k}: nn.Transformer {theirs[k]} != ours {ours[k]}")
+        if not theirs[k] == ours[k] == base[k]:
+            raise ValueError(f"default {k}: nn.Transformer {theirs[k]}, ours {ours[k]}, preset base {base[k]}")
     sizes = {k: theirs[k] for k in keys}
     sizes["head"] = sizes["d_model"] // sizes["nhead"]
     return sizes

@@ -12,14 +12,14 @@ import math
 
 import torch
 
+from transformer_anatomy.config import preset
 from transformer_anatomy.torch import Seq2SeqTransformer, scaled_dot_product_attention
 
-# Named sizes. "small" is Seq2SeqTransformer's defaults; "base" is the paper's base model.
-# Every letter gets a different value, so a shape read back from a tensor names its letters.
+# Named sizes from transformer_anatomy.config: "small" is Seq2SeqTransformer's defaults, "base" the
+# paper's base model. Every letter gets a different value, so a shape read back names its letters.
 CONFIGS = {
-    "small": dict(model=dict(src_vocab_size=23, tgt_vocab_size=19), N=2, S=7, T=5),
-    "base": dict(model=dict(src_vocab_size=37000, tgt_vocab_size=37000, d_model=512, nhead=8,
-                            num_encoder_layers=6, num_decoder_layers=6, dim_feedforward=2048),
+    "small": dict(model=dict(src_vocab_size=23, tgt_vocab_size=19, **preset("small").seq2seq_kwargs()), N=2, S=7, T=5),
+    "base": dict(model=dict(src_vocab_size=37000, tgt_vocab_size=37000, **preset("base").seq2seq_kwargs()),
                  N=2, S=9, T=6),
 }
 

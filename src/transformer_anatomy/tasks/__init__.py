@@ -18,6 +18,7 @@ Page: ``docs/data-flow.md`` (data flow by task); ``docs/embeddings.md`` (vocab).
 """
 
 from .baselines import majority_class_baseline, position_majority_baseline
+from .headlines import HEADLINE_BASELINE, headline, task_baselines
 from .metrics import (
     accuracy,
     sequence_exact_match,
@@ -37,7 +38,7 @@ from .sentiment import (
     sentence_label,
 )
 from .tagging import lookup_baseline, make_tagging_task
-from .task_data import FIELD_DOCS, TaskData
+from .task_data import FIELD_DOCS, KINDS, MAIN_METRIC, TaskData
 from .vocab import EOS, EOS_ID, PAD, PAD_ID, SOS, SOS_ID, SPECIALS, UNK, UNK_ID, CharVocab, Vocab, pad_batch
 
 # In the order of the site's pages and of ``scripts/reproduce.py``'s runs.
@@ -64,12 +65,12 @@ def make_task(name: str, **kwargs: object) -> TaskData:
 
 
 __all__ = [
-    "CharVocab", "EOS", "EOS_ID", "FIELD_DOCS", "PAD", "PAD_ID", "REVERSAL_PRESETS", "SOS", "SOS_ID",
-    "SPECIALS", "TASKS", "TaskData", "UNK", "UNK_ID", "Vocab", "accuracy", "bow_baselines",
-    "bow_bayes_ceiling", "copy_baseline", "first_candidate_baseline", "grammar_bow_ceiling",
-    "lookup_baseline", "majority_class_baseline", "make_numbers_task", "make_qa_task",
+    "CharVocab", "EOS", "EOS_ID", "FIELD_DOCS", "HEADLINE_BASELINE", "KINDS", "MAIN_METRIC", "PAD", "PAD_ID",
+    "REVERSAL_PRESETS", "SOS", "SOS_ID", "SPECIALS", "TASKS", "TaskData", "UNK", "UNK_ID", "Vocab", "accuracy",
+    "bow_baselines", "bow_bayes_ceiling", "copy_baseline", "first_candidate_baseline", "grammar_bow_ceiling",
+    "headline", "lookup_baseline", "majority_class_baseline", "make_numbers_task", "make_qa_task",
     "make_reversal_task", "make_sentiment_task", "make_tagging_task", "make_task",
     "most_frequent_span_baseline", "number_to_digits", "number_to_words", "pad_batch",
     "position_majority_baseline", "sentence_label", "sequence_exact_match", "span_exact_match",
-    "span_f1", "tag_prf", "token_accuracy", "words_to_number",
+    "span_f1", "tag_prf", "task_baselines", "token_accuracy", "words_to_number",
 ]

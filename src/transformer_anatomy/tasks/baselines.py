@@ -27,6 +27,10 @@ def majority_class_baseline(train_labels: object, eval_labels: object) -> dict[s
 
     Shape:
         train_labels: ``(N_train,)``, eval_labels: ``(N_eval,)``
+
+    Examples:
+        >>> majority_class_baseline([0, 1, 1], [1, 0])
+        {'label': 1, 'accuracy': 0.5}
     """
     train = np.asarray(train_labels).reshape(-1)
     ev = np.asarray(eval_labels).reshape(-1)
@@ -46,6 +50,11 @@ def position_majority_baseline(train_tgt_out: object, eval_tgt_out: object) -> d
 
     Shape:
         train_tgt_out: ``(N_train, T)``, eval_tgt_out: ``(N_eval, T_eval)``
+
+    Examples:
+        >>> import numpy as np
+        >>> position_majority_baseline(np.array([[5, 6], [5, 7], [8, 6]]), np.array([[5, 6]]))["pred"].tolist()
+        [[5, 6]]
     """
     train = np.asarray(train_tgt_out)
     ev = np.asarray(eval_tgt_out)

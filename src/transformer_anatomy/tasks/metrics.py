@@ -48,6 +48,11 @@ def accuracy(pred: object, target: object) -> float:
 
     Shape:
         pred, target: any equal shapes, e.g. ``(N,)`` -> float in ``[0, 1]``
+
+    Examples:
+        >>> import numpy as np
+        >>> accuracy(np.array([1, 0, 1]), np.array([1, 1, 1]))
+        0.6666666666666666
     """
     pred, target = np.asarray(pred), np.asarray(target)
     _check_same_shape(pred, target)
@@ -61,6 +66,11 @@ def token_accuracy(pred: object, target: object, pad_id: int = PAD_ID) -> float:
 
     Shape:
         pred, target: ``(N, T)`` -> float in ``[0, 1]``
+
+    Examples:
+        >>> import numpy as np
+        >>> token_accuracy(np.array([[5, 6, 0]]), np.array([[5, 7, 0]]))  # the pad position is not scored
+        0.5
     """
     pred, target = _as_int_array(pred, "pred"), _as_int_array(target, "target")
     _check_same_shape(pred, target)
@@ -93,6 +103,11 @@ def sequence_exact_match(
 
     Shape:
         pred: ``(N, T')``, target: ``(N, T)`` (or lists of ``N`` id lists) -> float
+
+    Examples:
+        >>> import numpy as np
+        >>> sequence_exact_match(np.array([[5, 6, 0], [1, 2, 0]]), np.array([[5, 6, 0], [1, 3, 0]]))
+        0.5
     """
     if len(pred) != len(target):  # type: ignore[arg-type]
         raise ValueError(f"pred has {len(pred)} rows but target has {len(target)}")  # type: ignore[arg-type]
@@ -118,20 +133,21 @@ def tag_prf(
     "outside" tag) are not counted as classes, but a wrong prediction *of* or *for* them
     still costs the other class its precision or recall.
 
-    Parameters
-    ----------
-    average : {"micro", "macro"}
-        ``"micro"`` pools true/false positives over all tags; ``"macro"`` averages the
-        per-tag scores over the tags occurring in target or prediction.
+    Args:
+        average ({"micro", "macro"}): ``"micro"`` pools true/false positives over all tags; ``"macro"``
+            averages the per-tag scores over the tags occurring in target or prediction.
 
-    Returns
-    -------
-    dict
-        ``precision``, ``recall``, ``f1`` and ``per_tag`` (tag id -> dict of the three),
-        ``support`` (tag id -> count in target).
+    Returns:
+        dict: ``precision``, ``recall``, ``f1`` and ``per_tag`` (tag id -> dict of the three), ``support``
+            (tag id -> count in target).
 
     Shape:
         pred, target: ``(N, S)`` tag ids
+
+    Examples:
+        >>> import numpy as np
+        >>> tag_prf(np.array([[4, 5, 0]]), np.array([[4, 4, 0]]))["f1"]
+        0.5
     """
     if average not in ("micro", "macro"):
         raise ValueError(f"average must be 'micro' or 'macro', got {average!r}")
@@ -174,6 +190,11 @@ def span_exact_match(pred_start: object, pred_end: object, start: object, end: o
 
     Shape:
         pred_start, pred_end, start, end: ``(N,)`` positions (end inclusive) -> float
+
+    Examples:
+        >>> import numpy as np
+        >>> span_exact_match(np.array([2, 3]), np.array([4, 3]), np.array([2, 3]), np.array([4, 5]))
+        0.5
     """
     ps, pe, s, e = (np.asarray(a).reshape(-1) for a in (pred_start, pred_end, start, end))
     if not len(ps) == len(pe) == len(s) == len(e):
@@ -195,6 +216,11 @@ def span_f1(
 
     Shape:
         pred_start, pred_end, start, end: ``(N,)``; ids: ``(N, S)`` -> float
+
+    Examples:
+        >>> import numpy as np
+        >>> span_f1(np.array([2]), np.array([4]), np.array([3]), np.array([4]))  # 2 of 3 predicted, 2 of 2 gold
+        0.8
     """
     ps, pe, s, e = (np.asarray(a).reshape(-1).astype(np.int64) for a in (pred_start, pred_end, start, end))
     if not len(ps) == len(pe) == len(s) == len(e):

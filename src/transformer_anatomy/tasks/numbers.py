@@ -60,6 +60,12 @@ def number_to_words(n: int) -> list[str]:
 
     >>> " ".join(number_to_words(2024))
     'two thousand and twenty four'
+
+    Examples:
+        >>> number_to_words(342)
+        ['three', 'hundred', 'and', 'forty', 'two']
+        >>> words_to_number(number_to_words(342)), number_to_digits(342)
+        (342, ['3', '4', '2'])
     """
     n = _check_number(n)
     if n == 0:
@@ -154,15 +160,18 @@ def make_numbers_task(
     The numbers ``0 .. max_number`` are shuffled and dealt to train, valid and test, so no
     number appears in two splits (``n_train + n_valid + n_test <= max_number + 1``).
 
-    Returns
-    -------
-    TaskData
-        ``kind="seq2seq"``, fields ``src, src_len, tgt, tgt_in, tgt_out, tgt_len``;
-        ``src_vocab`` holds the 31 number words (plus specials), ``tgt_vocab`` the ten digits.
+    Returns:
+        TaskData: ``kind="seq2seq"``, fields ``src, src_len, tgt, tgt_in, tgt_out, tgt_len``; ``src_vocab``
+            holds the 31 number words (plus specials), ``tgt_vocab`` the ten digits.
 
     Shape:
         src: ``(N, S)`` (S = 7 words at most: "seven thousand seven hundred and seventy
         seven"); tgt: ``(N, 6)``; tgt_in, tgt_out: ``(N, 5)``; src_len, tgt_len: ``(N,)``
+
+    Examples:
+        >>> data = make_numbers_task(n_train=4, n_valid=2, n_test=2)
+        >>> " ".join(data.src_vocab.decode(data.train["src"][0])), "".join(data.tgt_vocab.decode(data.train["tgt_out"][0]))
+        ('three thousand five hundred and seventy seven', '3577')
     """
     sizes = split_sizes(n_train, n_valid, n_test)
     max_number = check_count("max_number", max_number)

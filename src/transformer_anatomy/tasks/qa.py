@@ -225,22 +225,26 @@ def make_qa_task(
 ) -> TaskData:
     """Generate the extractive QA task (distinct inputs, disjoint splits).
 
-    Parameters
-    ----------
-    min_people, max_people : int
-        People per context (2 .. ``len(NAMES)``); each is a distractor for the question.
-    extra_fact_prob : float
-        Probability of each fact beyond the one the question asks about.
+    Args:
+        min_people, max_people (int): People per context (2 .. ``len(NAMES)``); each is a distractor for the
+            question.
+        extra_fact_prob (float): Probability of each fact beyond the one the question asks about.
 
-    Returns
-    -------
-    TaskData
-        ``kind="qa"``, fields ``src`` (``question <sep> context`` ids), ``src_len``,
-        ``start``, ``end`` (inclusive answer positions in ``src``), ``context_start``.
-        ``src_vocab`` has ``<sep>`` = 4 and every word of the lexicon.
+    Returns:
+        TaskData: ``kind="qa"``, fields ``src`` (``question <sep> context`` ids), ``src_len``, ``start``,
+            ``end`` (inclusive answer positions in ``src``), ``context_start``. ``src_vocab`` has ``<sep>``
+            = 4 and every word of the lexicon.
 
     Shape:
         src: ``(N, S)``; src_len, start, end, context_start: ``(N,)``
+
+    Examples:
+        >>> data = make_qa_task(n_train=4, n_valid=2, n_test=2)
+        >>> ex = data.train
+        >>> " ".join(data.src_vocab.decode(ex["src"][0][:9]))
+        'who plays chess ? <sep> carol plays table tennis'
+        >>> data.src_vocab.decode(ex["src"][0][ex["start"][0] : ex["end"][0] + 1])  # the answer span
+        ['erin']
     """
     sizes = split_sizes(n_train, n_valid, n_test)
     min_people = check_count("min_people", min_people, minimum=2)

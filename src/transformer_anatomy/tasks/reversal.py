@@ -69,27 +69,28 @@ def make_reversal_task(
 ) -> TaskData:
     """Generate the sequence reversal task.
 
-    Parameters
-    ----------
-    n_train, n_valid, n_test : int
-        Examples per split; all examples are distinct sequences, so the splits are disjoint.
-    min_len, max_len : int
-        Source lengths are drawn uniformly from ``min_len .. max_len`` (inclusive). The
-        default ``10, 10`` is the fixed-length task; see ``REVERSAL_PRESETS["variable"]``.
-    num_symbols : int
-        Ordinary symbols ``a, b, c, ...`` (1 to 26); with the 4 specials the vocabulary has
-        ``num_symbols + 4`` entries (16 by default). ``src_vocab is tgt_vocab``.
-    rng : int or np.random.Generator
-        Seed or generator; the same seed gives the same arrays.
+    Args:
+        n_train, n_valid, n_test (int): Examples per split; all examples are distinct sequences, so the
+            splits are disjoint.
+        min_len, max_len (int): Source lengths are drawn uniformly from ``min_len .. max_len`` (inclusive).
+            The default ``10, 10`` is the fixed-length task; see ``REVERSAL_PRESETS["variable"]``.
+        num_symbols (int): Ordinary symbols ``a, b, c, ...`` (1 to 26); with the 4 specials the vocabulary
+            has ``num_symbols + 4`` entries (16 by default). ``src_vocab is tgt_vocab``.
+        rng (int or np.random.Generator): Seed or generator; the same seed gives the same arrays.
 
-    Returns
-    -------
-    TaskData
-        ``kind="seq2seq"`` with fields ``src, src_len, tgt, tgt_in, tgt_out, tgt_len``.
+    Returns:
+        TaskData: ``kind="seq2seq"`` with fields ``src, src_len, tgt, tgt_in, tgt_out, tgt_len``.
 
     Shape:
         src: ``(N, S)`` with ``S = max_len``; tgt: ``(N, S + 2)``; tgt_in, tgt_out:
         ``(N, S + 1)``; src_len, tgt_len: ``(N,)``
+
+    Examples:
+        >>> data = make_reversal_task(n_train=4, n_valid=2, n_test=2, min_len=3, max_len=3, num_symbols=4)
+        >>> data.src_vocab.decode(data.train["src"][0]), data.tgt_vocab.decode(data.train["tgt_out"][0])
+        (['d', 'c', 'c'], ['c', 'c', 'd'])
+        >>> data.train["src"].shape, data.train["tgt_in"].shape  # (N, S), (N, S + 1): <sos> then the reversal
+        ((4, 3), (4, 4))
     """
     sizes = split_sizes(n_train, n_valid, n_test)
     min_len = check_count("min_len", min_len, minimum=1)
@@ -125,15 +126,18 @@ def copy_baseline(data: TaskData, split: str = "test") -> dict[str, Any]:
     Only palindromes come out exactly right; token accuracy is about ``1 / num_symbols``
     on the symbols (plus the ``<eos>``, which is always right).
 
-    Returns
-    -------
-    dict
-        ``token_accuracy`` (non-pad positions of ``tgt_out``), ``exact_match`` and ``pred``
-        (the predicted ``(N, T)`` ids).
+    Returns:
+        dict: ``token_accuracy`` (non-pad positions of ``tgt_out``), ``exact_match`` and ``pred`` (the
+            predicted ``(N, T)`` ids).
 
     Shape:
         reads src: ``(N, S)``, src_len: ``(N,)``, tgt_out: ``(N, T)`` with ``T = S + 1``
         of ``split`` -> pred: ``(N, T)`` int64
+
+    Examples:
+        >>> data = make_reversal_task(n_train=4, n_valid=2, n_test=2, min_len=3, max_len=3, num_symbols=4)
+        >>> copy_baseline(data, "test")["exact_match"]  # these two test sources are no palindromes
+        0.0
     """
     if data.name != "reversal":
         raise ValueError(f"copy_baseline is defined for the reversal task, got {data.name!r}")

@@ -160,14 +160,17 @@ def make_sentiment_task(
     training split (``min_freq=1``); any grammar word missing from it would map to
     ``<unk>`` in valid/test.
 
-    Returns
-    -------
-    TaskData
-        ``kind="classification"``, fields ``src, src_len, label``; ``label_names =
-        ("neg", "pos")``.
+    Returns:
+        TaskData: ``kind="classification"``, fields ``src, src_len, label``; ``label_names = ("neg",
+            "pos")``.
 
     Shape:
         src: ``(N, S)`` with ``S <= 14``; src_len, label: ``(N,)``
+
+    Examples:
+        >>> data = make_sentiment_task(n_train=4, n_valid=2, n_test=2)
+        >>> " ".join(data.src_vocab.decode(data.train["src"][0])), data.label_names[data.train["label"][0]]
+        ('although the ending was not brilliant , the plot was hardly awful', 'pos')
     """
     sizes = split_sizes(n_train, n_valid, n_test)
     gen = as_generator(rng)
@@ -191,12 +194,9 @@ def make_sentiment_task(
 def enumerate_grammar() -> tuple[list[tuple[str, ...]], np.ndarray, np.ndarray]:
     """Every sentence of the grammar with its label and its probability under ``draw_sentence``.
 
-    Returns
-    -------
-    tuple
-        ``(sentences, labels, probs)``: the ``M`` sentences as token tuples, their labels
-        (int64, ``(M,)``) and their probabilities under the grammar (float64, ``(M,)``,
-        summing to 1).
+    Returns:
+        tuple: ``(sentences, labels, probs)``: the ``M`` sentences as token tuples, their labels (int64,
+            ``(M,)``) and their probabilities under the grammar (float64, ``(M,)``, summing to 1).
     """
     total_w = sum(FORM_WEIGHTS.values())
     sentences, labels, probs = [], [], []
@@ -311,10 +311,8 @@ def bow_logistic_regression(
     The model is ``p(pos | x) = sigmoid(x . w + b)`` with an L2 penalty ``l2 * |w|^2 / 2``;
     Newton steps ``theta -= H^-1 g`` converge in a few iterations for these few features.
 
-    Returns
-    -------
-    dict
-        ``train_accuracy``, ``eval_accuracy``, ``weights`` ``(V,)``, ``bias``.
+    Returns:
+        dict: ``train_accuracy``, ``eval_accuracy``, ``weights`` ``(V,)``, ``bias``.
 
     Shape:
         train_bags: ``(N, V)``, train_labels: ``(N,)``, eval_bags: ``(M, V)``, eval_labels: ``(M,)``

@@ -117,16 +117,21 @@ def make_tagging_task(
 ) -> TaskData:
     """Generate the part-of-speech tagging task (distinct sentences, disjoint splits).
 
-    Returns
-    -------
-    TaskData
-        ``kind="tagging"``, fields ``src, src_len, tags, tgt, tgt_in, tgt_out, tgt_len``.
-        ``src_vocab``: the words (built from the whole lexicon, so no ``<unk>``);
-        ``tgt_vocab``: the 4 specials then ``TAGS`` in order.
+    Returns:
+        TaskData: ``kind="tagging"``, fields ``src, src_len, tags, tgt, tgt_in, tgt_out, tgt_len``.
+            ``src_vocab``: the words (built from the whole lexicon, so no ``<unk>``); ``tgt_vocab``: the 4
+            specials then ``TAGS`` in order.
 
     Shape:
         src, tags: ``(N, S)``; tgt: ``(N, S + 2)``; tgt_in, tgt_out: ``(N, S + 1)``;
         src_len, tgt_len: ``(N,)``
+
+    Examples:
+        >>> data = make_tagging_task(n_train=4, n_valid=2, n_test=2)
+        >>> " ".join(data.src_vocab.decode(data.train["src"][0]))
+        'my red teacher will need to run my book .'
+        >>> " ".join(data.tgt_vocab.decode(data.train["tags"][0]))
+        'DET ADJ NOUN AUX VERB PART VERB DET NOUN PUNCT'
     """
     sizes = split_sizes(n_train, n_valid, n_test)
     gen = as_generator(rng)
@@ -153,15 +158,18 @@ def make_tagging_task(
 def lookup_baseline(data: TaskData, eval_split: str = "test") -> dict[str, Any]:
     """Tag every word with its most frequent training tag (unseen words: the most frequent tag).
 
-    Returns
-    -------
-    dict
-        ``token_accuracy`` (non-pad tokens), ``sentence_accuracy`` (every tag of the
-        sentence right), ``pred`` ``(N, S)`` tag ids, ``table`` (word -> tag name).
+    Returns:
+        dict: ``token_accuracy`` (non-pad tokens), ``sentence_accuracy`` (every tag of the sentence right),
+            ``pred`` ``(N, S)`` tag ids, ``table`` (word -> tag name).
 
     Shape:
         reads src, tags: ``(N_train, S)`` of ``"train"`` (counts ``(V, C)``) and src, tags:
         ``(N, S)`` of ``eval_split`` -> pred: ``(N, S)`` int64 (``<pad>`` = 0 where src is pad)
+
+    Examples:
+        >>> data = make_tagging_task(n_train=200, n_valid=20, n_test=50)
+        >>> 0.5 < lookup_baseline(data, "test")["token_accuracy"] < 1.0  # ambiguous words need their context
+        True
     """
     if data.kind != "tagging" or data.tgt_vocab is None:
         raise ValueError(f"lookup_baseline needs a tagging task, got kind {data.kind!r}")

@@ -39,7 +39,11 @@ import numpy as np
 from .vocab import PAD_ID, Vocab, pad_batch
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
+# The one list of task kinds (``TaskData.kind``, ``TrainConfig.kind``, ``evaluation.MAIN_METRIC``).
 KINDS: tuple[str, ...] = ("seq2seq", "classification", "tagging", "qa")
+# The metric each kind of task is selected and early-stopped on (higher is better).
+MAIN_METRIC: dict[str, str] = {"seq2seq": "exact_match", "classification": "accuracy", "tagging": "token_accuracy",
+                               "qa": "exact_match"}
 
 FIELD_DOCS: dict[str, str] = {
     "src": "(N, S) int64: encoder input ids (src_vocab), <pad> = 0",
@@ -140,33 +144,33 @@ def stack_splits(
 class TaskData:
     """A generated task: padded arrays for three disjoint splits plus the vocabularies.
 
-    Attributes
-    ----------
-    name : str
-        Task name: ``"reversal"``, ``"sentiment"``, ``"tagging"``, ``"numbers"``, ``"qa"``.
-    kind : str
-        ``"seq2seq"`` (encoder-decoder generation), ``"classification"`` (one label per
-        sequence), ``"tagging"`` (one label per token; also has seq2seq fields) or ``"qa"``
-        (start/end positions).
-    splits : dict[str, dict[str, np.ndarray]]
-        ``"train"`` / ``"valid"`` / ``"test"`` -> field name -> array; every array of a split
-        has the same first axis ``N``. Fields are listed in ``FIELD_DOCS`` and the module
-        docstring.
-    src_vocab : Vocab
-        Vocabulary of ``src``.
-    tgt_vocab : Vocab or None
-        Vocabulary of ``tgt``/``tgt_in``/``tgt_out``/``tags`` (``None`` when the task has no
-        output sequence).
-    label_names : tuple of str or None
-        Class names for ``label`` (classification), in index order.
-    params : dict
-        The generator's arguments, so a results manifest can say how the data was made.
+    Attributes:
+        name (str): Task name: ``"reversal"``, ``"sentiment"``, ``"tagging"``, ``"numbers"``, ``"qa"``.
+        kind (str): ``"seq2seq"`` (encoder-decoder generation), ``"classification"`` (one label per
+            sequence), ``"tagging"`` (one label per token; also has seq2seq fields) or ``"qa"`` (start/end
+            positions).
+        splits (dict[str, dict[str, np.ndarray]]): ``"train"`` / ``"valid"`` / ``"test"`` -> field name ->
+            array; every array of a split has the same first axis ``N``. Fields are listed in ``FIELD_DOCS``
+            and the module docstring.
+        src_vocab (Vocab): Vocabulary of ``src``.
+        tgt_vocab (Vocab or None): Vocabulary of ``tgt``/``tgt_in``/``tgt_out``/``tags`` (``None`` when the
+            task has no output sequence).
+        label_names (tuple of str or None): Class names for ``label`` (classification), in index order.
+        params (dict): The generator's arguments, so a results manifest can say how the data was made.
 
     Shape:
         per split, every array has first axis ``N`` (that split's size) and int64 dtype;
         id fields have one width for all splits: src, tags: ``(N, S)``; tgt: ``(N, T + 1)``;
         tgt_in, tgt_out: ``(N, T)``; src_len, tgt_len, label, start, end, context_start:
         ``(N,)``. Which fields exist depends on ``kind`` (see ``FIELD_DOCS``).
+
+    Examples:
+        >>> from transformer_anatomy.tasks import make_reversal_task
+        >>> data = make_reversal_task(n_train=8, n_valid=2, n_test=2, min_len=3, max_len=3)
+        >>> data.kind, sorted(data.splits), data.train["src"].shape
+        ('seq2seq', ['test', 'train', 'valid'], (8, 3))
+        >>> [b["src"].shape for b in data.batches("train", batch_size=5, rng=0)]
+        [(5, 3), (3, 3)]
     """
 
     name: str
@@ -261,27 +265,19 @@ class TaskData:
     ) -> Iterator[dict[str, np.ndarray]]:
         """Iterate over a split in mini-batches.
 
-        Parameters
-        ----------
-        split : str
-            ``"train"``, ``"valid"`` or ``"test"``.
-        batch_size : int
-            Examples per batch (the last batch may be smaller unless ``drop_last``).
-        rng : int or np.random.Generator, optional
-            Source of the shuffling order; required when ``shuffle=True``.
-        shuffle : bool
-            Visit the examples in a random order (a new one each call with the same ``rng``
-            object; the same one for the same seed).
-        drop_last : bool
-            Skip a final batch smaller than ``batch_size``.
-        trim : bool
-            Cut trailing all-pad columns, so each batch is padded only to its own longest
-            sequence (positions such as ``start``/``end`` are unaffected).
+        Args:
+            split (str): ``"train"``, ``"valid"`` or ``"test"``.
+            batch_size (int): Examples per batch (the last batch may be smaller unless ``drop_last``).
+            rng (int or np.random.Generator, optional): Source of the shuffling order; required when
+                ``shuffle=True``.
+            shuffle (bool): Visit the examples in a random order (a new one each call with the same ``rng``
+                object; the same one for the same seed).
+            drop_last (bool): Skip a final batch smaller than ``batch_size``.
+            trim (bool): Cut trailing all-pad columns, so each batch is padded only to its own longest
+                sequence (positions such as ``start``/``end`` are unaffected).
 
-        Yields
-        ------
-        dict[str, np.ndarray]
-            The split's fields restricted to the batch's rows (copies).
+        Yields:
+            dict[str, np.ndarray]: The split's fields restricted to the batch's rows (copies).
 
         Shape:
             each field: ``(B, ...)`` with ``B <= batch_size``; id fields ``(B, L_b)`` with

@@ -35,35 +35,27 @@ PAD_ID, SOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 class Vocab:
     """Word-level vocabulary: ``word2idx`` / ``idx2word`` with ``<pad> <sos> <eos> <unk>`` first.
 
-    Parameters
-    ----------
-    tokens : iterable of str
-        The ordinary tokens, in id order (ids start after the specials). Duplicates and
-        tokens equal to a special are skipped.
-    extra_specials : sequence of str
-        Task-specific special tokens placed right after the four standard ones (for example
-        ``("<sep>",)`` gets id 4).
+    Args:
+        tokens (iterable of str): The ordinary tokens, in id order (ids start after the specials).
+            Duplicates and tokens equal to a special are skipped.
+        extra_specials (sequence of str): Task-specific special tokens placed right after the four standard
+            ones (for example ``("<sep>",)`` gets id 4).
 
-    Attributes
-    ----------
-    word2idx : dict[str, int]
-        Token -> id.
-    idx2word : dict[int, str]
-        Id -> token; ids are ``0 .. len(vocab) - 1``.
-    specials : tuple[str, ...]
-        The four standard specials followed by ``extra_specials``.
+    Attributes:
+        word2idx (dict[str, int]): Token -> id.
+        idx2word (dict[int, str]): Id -> token; ids are ``0 .. len(vocab) - 1``.
+        specials (tuple[str, ...]): The four standard specials followed by ``extra_specials``.
 
     Shape:
         encode: ``L`` tokens -> ``L + add_sos + add_eos`` ids (a list); decode: ids ``(L,)``
         -> ``L' <= L`` tokens; ids range over ``0 .. V - 1`` with ``V = len(vocab)``.
 
-    Examples
-    --------
-    >>> v = Vocab.build([["the", "movie", "was", "good"], ["the", "plot"]])
-    >>> v.encode(["the", "plot", "was", "bad"], add_sos=True, add_eos=True)
-    [1, 4, 7, 8, 3, 2]
-    >>> v.decode([1, 4, 7, 8, 3, 2])
-    ['the', 'plot', 'was', '<unk>']
+    Examples:
+        >>> v = Vocab.build([["the", "movie", "was", "good"], ["the", "plot"]])
+        >>> v.encode(["the", "plot", "was", "bad"], add_sos=True, add_eos=True)
+        [1, 4, 7, 8, 3, 2]
+        >>> v.decode([1, 4, 7, 8, 3, 2])
+        ['the', 'plot', 'was', '<unk>']
     """
 
     def __init__(self, tokens: Iterable[str] = (), extra_specials: Sequence[str] = ()):
@@ -204,11 +196,10 @@ class CharVocab(Vocab):
         characters -> ``L + add_sos + add_eos`` ids; decode: ids ``(L,)`` -> ``L' <= L``
         characters.
 
-    Examples
-    --------
-    >>> v = CharVocab.build(["hello", "world"])
-    >>> v.detokenize(v.decode(v.encode("hold", add_eos=True)))
-    'hold'
+    Examples:
+        >>> v = CharVocab.build(["hello", "world"])
+        >>> v.detokenize(v.decode(v.encode("hold", add_eos=True)))
+        'hold'
     """
 
     def __init__(self, tokens: Iterable[str] = (), extra_specials: Sequence[str] = ()):
@@ -235,25 +226,24 @@ def pad_batch(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Stack id lists of different lengths into one array, padding on the right.
 
-    Parameters
-    ----------
-    seqs : sequence of sequences of int
-        ``N`` id lists.
-    pad_id : int
-        Filler id (``<pad>`` = 0).
-    width : int, optional
-        Pad to this many columns instead of the longest sequence (must be >= the longest).
+    Args:
+        seqs (sequence of sequences of int): ``N`` id lists.
+        pad_id (int): Filler id (``<pad>`` = 0).
+        width (int, optional): Pad to this many columns instead of the longest sequence (must be >= the
+            longest).
 
-    Returns
-    -------
-    ids : np.ndarray of int64
-        The padded batch.
-    lengths : np.ndarray of int64
-        The number of real (non-pad) tokens in each row.
+    Returns:
+        ids (np.ndarray of int64): The padded batch.
+        lengths (np.ndarray of int64): The number of real (non-pad) tokens in each row.
 
     Shape:
         seqs: ``N`` lists of lengths ``L_i`` -> ids: ``(N, L)`` with ``L = max_i L_i``
         (or ``width``), lengths: ``(N,)``
+
+    Examples:
+        >>> ids, lengths = pad_batch([[4, 5, 6], [7]])
+        >>> ids.tolist(), lengths.tolist()
+        ([[4, 5, 6], [7, 0, 0]], [3, 1])
     """
     lengths = np.array([len(s) for s in seqs], dtype=np.int64)
     longest = int(lengths.max()) if len(lengths) else 0

@@ -27,7 +27,7 @@ from .config import TrainConfig
 from .evaluation import MAIN_METRIC, best_spans
 from .loop import Trainer
 from .numpy_trainer import NumpyTrainer
-from .schedules import LRSchedule
+from .schedules import LRSchedule, ReduceLROnPlateau
 from .seeding import seed_everything
 
 
@@ -44,7 +44,7 @@ def __getattr__(name: str):  # torch is imported only when a torch trainer is as
 
 
 __all__ = [
-    "CheckpointError", "LRSchedule", "MAIN_METRIC", "NumpyTrainer", "ReferenceSeq2Seq", "TorchTrainer",
+    "CheckpointError", "LRSchedule", "MAIN_METRIC", "NumpyTrainer", "ReduceLROnPlateau", "ReferenceSeq2Seq", "TorchTrainer",
     "TrainConfig", "Trainer", "atomic_write", "best_spans", "enable_gradient_checkpointing", "load_numpy_checkpoint", "load_torch_checkpoint",
     "resolve_device", "save_numpy_checkpoint", "save_torch_checkpoint", "seed_everything",
 ]

@@ -124,6 +124,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     temporary file is deleted, ``path`` keeps its previous content and the error propagates.
     The file gets the permissions a plain ``open(path, "w")`` would give (``0o666`` minus
     the umask), not ``mkstemp``'s private ``0o600``.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> path = atomic_write(Path(tempfile.mkdtemp()) / "out.txt", lambda f: f.write(b"done"))
+        >>> path.read_text()
+        'done'
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -277,6 +284,15 @@ def save_torch_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> 
         state: nested dicts/lists of tensors of any shape (``model.state_dict()``: e.g.
         ``(V, E)`` embeddings, ``(3E, E)`` ``in_proj_weight``; optimizer moments: the shape
         of their parameter) and plain values; every tensor is saved with its shape and dtype.
+
+    Examples:
+        >>> import tempfile, torch
+        >>> from pathlib import Path
+        >>> path = Path(tempfile.mkdtemp()) / "ckpt.pt"
+        >>> _ = save_torch_checkpoint(path, {"model": {"w": torch.ones(2)}, "step": 3})
+        >>> state = load_torch_checkpoint(path)
+        >>> state["step"], state["model"]["w"].tolist()
+        (3, [1.0, 1.0])
     """
     obj = {"format": FORMAT, "backend": "torch", **state}
     _check_torch_safe(obj)
@@ -411,6 +427,15 @@ def save_numpy_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> 
         state: nested dicts/lists of arrays of any shape (``model.state_dict()``: e.g.
         ``(V, E)`` embeddings, ``(3E, E)`` ``in_proj_weight``; optimizer moments: the shape
         of their parameter) and plain values; every array is saved with its shape and dtype.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> path = Path(tempfile.mkdtemp()) / "ckpt.npz"
+        >>> _ = save_numpy_checkpoint(path, {"model": {"w": np.ones((2, 3))}, "step": 3})
+        >>> state = load_numpy_checkpoint(path)
+        >>> state["step"], state["model"]["w"].shape
+        (3, (2, 3))
     """
     arrays: dict[str, np.ndarray] = {}
     skeleton = _split_arrays(_encode_ints({"format": FORMAT, "backend": "numpy", **state}), (), arrays)

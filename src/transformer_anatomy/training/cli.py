@@ -21,7 +21,16 @@ __all__ = ["ArgumentError", "validate_reproduce_args", "check_output_folder"]
 
 
 class ArgumentError(ValueError):
-    """A command-line argument that cannot work; ``str(err)`` is one line naming it."""
+    """A command-line argument that cannot work; ``str(err)`` is one line naming it.
+
+    Examples:
+        >>> import argparse
+        >>> try:
+        ...     validate_reproduce_args(argparse.Namespace(seed=-1))
+        ... except ArgumentError as e:
+        ...     print(e)
+        --seed -1: expected an integer in [0, 2**63 - 1]
+    """
 
 
 def check_output_folder(flag: str, value: Any) -> Path:
@@ -51,6 +60,10 @@ def validate_reproduce_args(args: Any) -> None:
 
     Raises:
         ArgumentError: ``"--seed -1: expected an integer in [0, 2**63 - 1]"``.
+
+    Examples:
+        >>> import argparse, tempfile
+        >>> validate_reproduce_args(argparse.Namespace(seed=0, threads=2, out=tempfile.mkdtemp()))  # fine: no error
     """
     if hasattr(args, "seed"):
         seed = args.seed

@@ -13,6 +13,8 @@ during ``backward()``, so every replica takes the same optimizer step.
 - :func:`is_rank0` decides who writes files and logs.
 - :func:`wrap_ddp` wraps a model (or returns it unchanged in a single process).
 - :func:`cleanup` leaves the process group.
+- :func:`rank_share` is the one rule for which rows a rank reads (``r, r + P, ...``), used by
+  :class:`ShardSampler` and by the trainer's split of each micro-batch.
 
 The library prints nothing. Page: ``docs/advanced-training.md`` (scaling out with DDP).
 """
@@ -22,13 +24,29 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["DistInfo", "ShardSampler", "cleanup", "init_distributed", "is_rank0", "wrap_ddp"]
+__all__ = ["DistInfo", "ShardSampler", "cleanup", "init_distributed", "is_rank0", "rank_share", "wrap_ddp"]
+
+S = TypeVar("S")
+
+
+def rank_share(rows: S, world_size: int, rank: int) -> S:
+    """Rank ``rank``'s share of ``rows`` (a list, an array, a tensor): positions ``rank, rank + P, ...``.
+
+    ``torch.utils.data.DistributedSampler``'s rule; the ranks' shares are disjoint and together
+    cover every position.
+
+    Examples:
+        >>> [rank_share(list(range(7)), 3, r) for r in range(3)]
+        [[0, 3, 6], [1, 4], [2, 5]]
+    """
+    return rows[rank::world_size]  # type: ignore[index]
+
 
 
 @dataclass(frozen=True)
@@ -41,6 +59,11 @@ class DistInfo:
         local_rank: index on this machine (picks the GPU: ``cuda:local_rank``).
         backend: ``"gloo"``, ``"nccl"``, or ``None`` for a single process.
         device: the device this process trains on.
+
+    Examples:
+        >>> info = DistInfo()  # one process: what init_distributed() returns without torchrun
+        >>> info.rank, info.world_size, info.distributed
+        (0, 1, False)
     """
 
     rank: int = 0
@@ -73,6 +96,11 @@ def init_distributed(backend: str | None = None) -> DistInfo:
     ``WORLD_SIZE`` it returns ``DistInfo()`` (rank 0 of 1, no backend) and touches nothing.
     ``backend=None`` picks ``"nccl"`` when CUDA is available (and selects ``cuda:LOCAL_RANK``),
     ``"gloo"`` otherwise.
+
+    Examples:
+        >>> import os
+        >>> "WORLD_SIZE" in os.environ or init_distributed().world_size == 1  # a plain process joins nothing
+        True
     """
     if "WORLD_SIZE" not in os.environ:
         return DistInfo(device=torch.device("cuda" if torch.cuda.is_available() else "cpu"))
@@ -108,6 +136,12 @@ def wrap_ddp(model: nn.Module, where: DistInfo | torch.device | None = None) -> 
     The model must already be on the device (``where``: a :class:`DistInfo` or a device). On
     CUDA the wrapper is pinned to that one device (``device_ids=[index]``; ``"cuda"`` without an
     index means the current device); on CPU it gets no device ids.
+
+    Examples:
+        >>> from torch import nn
+        >>> model = nn.Linear(2, 2)
+        >>> wrap_ddp(model) is model  # no process group: the model itself
+        True
     """
     if not (dist.is_available() and dist.is_initialized()):
         return model
@@ -136,6 +170,10 @@ class ShardSampler(torch.utils.data.Sampler[int]):
     Call :meth:`set_epoch` before each epoch or every epoch reads the same order.
 
     Shape: ``len(sampler) = ceil(n / P)`` (``floor`` with ``drop_last``).
+
+    Examples:
+        >>> list(ShardSampler(5, world_size=2, rank=1, shuffle=False))  # padded to 6: 0 1 2 3 4 0
+        [1, 3, 0]
     """
 
     def __init__(self, n: int, world_size: int = 1, rank: int = 0, shuffle: bool = True, seed: int = 0,
@@ -172,7 +210,7 @@ class ShardSampler(torch.utils.data.Sampler[int]):
                 indices += (indices * math.ceil(pad / max(len(indices), 1)))[:pad]
         else:
             indices = indices[: self.total_size]
-        return iter(indices[self.rank : self.total_size : self.world_size])
+        return iter(rank_share(indices[: self.total_size], self.world_size, self.rank))
 
     def __len__(self) -> int:
         return self.num_samples

@@ -1,24 +1,33 @@
 """What a results file records about how it was made: versions, hardware, git state, times.
 
-One home for ``scripts/reproduce.py``, ``scripts/bench.py`` and every ``scripts/*_study.py``.
-Nothing here prints; :func:`write_study` writes only into the folder its caller names.
+One home for ``scripts/reproduce.py``, ``scripts/bench.py`` and every ``scripts/*_study.py``:
+:func:`environment` (versions, git, hardware, BLAS, environment variables), :func:`json_safe`
+(what a results file may hold), :func:`write_study` (a study's JSON and manifest) and
+:func:`study_main` (the command line every ``scripts/*_study.py`` shares). Nothing here prints
+(:func:`study_main` hands its closing line to the ``echo`` its caller passes); :func:`write_study`
+writes only into the folder its caller names.
 
 Examples:
-    >>> from transformer_anatomy.training.manifest import iso
+    >>> from transformer_anatomy.training.manifest import iso, json_safe
     >>> iso(0.0)
     '1970-01-01T00:00:00+00:00'
+    >>> import numpy as np
+    >>> json_safe({"loss": np.float32(0.5), "curve": (1, float("nan")), 3: np.arange(2)})
+    {'loss': 0.5, 'curve': [1, None], '3': [0, 1]}
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import subprocess
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 # Environment variables that change speed or numbers; recorded when set.
 ENV_KEYS = ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -103,27 +112,106 @@ def blas() -> list[dict] | None:
 
 def environment(device: str, root: str | os.PathLike, env_keys: Iterable[str] = (),
                 extra_versions: Iterable[str] = ()) -> dict:
-    """Everything a manifest records about the machine: versions, git, hardware, BLAS, env variables."""
+    """Everything a manifest records about the machine: versions, git, hardware, BLAS, env variables.
+
+    Examples:
+        >>> env = environment("cpu", ".")
+        >>> sorted(env)
+        ['blas', 'env', 'git', 'hardware', 'versions']
+        >>> sorted(env["git"])
+        ['commit', 'dirty', 'results_changed']
+    """
     keys = (*env_keys, *ENV_KEYS)
     return {"versions": versions(extra_versions), "git": git_state(root), "hardware": hardware(device),
             "blas": blas(), "env": {k: os.environ[k] for k in dict.fromkeys(keys) if os.environ.get(k) is not None}}
 
 
+def json_safe(x: Any) -> Any:
+    """A JSON-safe copy: dict keys -> str, tuples -> lists, NumPy scalars and arrays -> Python,
+    NaN and infinities -> ``None`` (so ``json.dumps(..., allow_nan=False)`` accepts it)."""
+    if isinstance(x, dict):
+        return {str(k): json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    if hasattr(x, "tolist") and type(x).__module__ == "numpy":  # ndarray and NumPy scalars
+        return json_safe(x.tolist())
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
 def write_study(out: str | os.PathLike, name: str, result: dict, *, command: list[str], seed: int, quick: bool,
                 started: float, root: str | os.PathLike, files: Iterable[str] = (), device: str = "cpu",
-                extra_versions: Iterable[str] = ()) -> dict:
+                extra_versions: Iterable[str] = (), extra: Mapping[str, Any] | None = None) -> dict:
     """Write ``<name>.json`` (``result`` plus the command) and ``<name>-manifest.json`` into ``out``.
 
     ``files`` are the other files the study wrote (figures), listed in the manifest. ``started`` is
-    the ``time.time()`` the study began at. Returns the manifest.
+    the ``time.time()`` the study began at; ``extra`` adds fields to the manifest (the threads a
+    study ran with, say). Returns the manifest.
+
+    Examples:
+        >>> import tempfile, time
+        >>> with tempfile.TemporaryDirectory() as out:
+        ...     m = write_study(out, "demo", {"x": 1.0}, command=["python", "demo.py"], seed=0, quick=True,
+        ...                     started=time.time(), root=out)
+        ...     sorted(m["results"]), m["command"], Path(out, "demo-manifest.json").is_file()
+        (['demo.json'], 'python demo.py', True)
     """
     out = Path(out)
     result["command"] = " ".join(command)
     (out / f"{name}.json").write_text(json.dumps(result, indent=1, allow_nan=False) + "\n")
     finished = time.time()
-    manifest = {"command": result["command"], "seed": seed, "quick": quick, "device": device,
+    manifest = {"command": result["command"], "seed": seed, "quick": quick, "device": device, **(extra or {}),
                 **environment(device, root, extra_versions=extra_versions),
                 "started": iso(started), "finished": iso(finished), "wall_time_s": finished - started,
                 "results": {f: {"written": iso(finished)} for f in (f"{name}.json", *files)}}
     (out / f"{name}-manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
+
+
+def study_arguments(name: str, description: str, argv: list[str] | None = None,
+                    default_out: str | os.PathLike = "docs/results") -> argparse.Namespace:
+    """The command line every ``scripts/<name>_study.py`` takes: ``--out``, ``--quick``, ``--seed``,
+    ``--threads``, ``--no-progress`` (bad values exit with status 2, naming the argument).
+
+    Examples:
+        >>> args = study_arguments("demo", "a demo study", ["--quick", "--threads", "1"])
+        >>> args.quick, args.threads, args.seed, args.progress
+        (True, 1, 0, True)
+    """
+    parser = argparse.ArgumentParser(prog=f"{name}_study.py", description=description)
+    parser.add_argument("--out", type=Path, default=Path(default_out),
+                        help=f"folder for {name}.json, its figures and {name}-manifest.json (default: {default_out})")
+    parser.add_argument("--quick", action="store_true", help="a smoke run of every step (seconds to a minute)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data, the model and the data order")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="print nothing while running")
+    args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"argument --threads: must be >= 1, got {args.threads}")
+    if args.seed < 0:
+        parser.error(f"argument --seed: must be >= 0, got {args.seed}")
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"argument --out: {args.out} exists and is not a folder")
+    return args
+
+
+def study_main(run_study: Callable[..., dict], name: str, description: str, argv: list[str] | None = None,
+               default_out: str | os.PathLike = "docs/results", echo: Callable[[str], Any] | None = None) -> int:
+    """``main()`` of a ``scripts/<name>_study.py``: parse :func:`study_arguments`, call
+    ``run_study(out, quick=, seed=, threads=, progress=, command=)``; returns the exit status 0.
+
+    ``echo`` (``print`` in the scripts; nothing by default) gets the closing line saying where
+    the study wrote, unless ``--no-progress`` was given.
+    """
+    import sys
+
+    args = study_arguments(name, description, argv, default_out)
+    command = ["python", f"scripts/{name}_study.py", *(sys.argv[1:] if argv is None else argv)]
+    t0 = time.perf_counter()
+    run_study(args.out, quick=args.quick, seed=args.seed, threads=args.threads, progress=args.progress,
+              command=command)
+    if args.progress and echo is not None:
+        echo(f"wrote {name}.json, its figures and {name}-manifest.json to {args.out} "
+             f"in {time.perf_counter() - t0:.0f} s")
+    return 0

@@ -96,6 +96,13 @@ class WordTokenizer:
 
     Shape:
         encode: a text -> ``L`` ids (``L + 2`` with ``[CLS]`` and ``[SEP]``); decode: ids -> words.
+
+    Examples:
+        >>> tok = WordTokenizer.build(["the cat sat", "the cat ran"], min_freq=2)
+        >>> tok.encode("the dog sat", special=True)  # [CLS] the [UNK] [UNK] [SEP]: 'cat', 'the' are frequent
+        [2, 6, 1, 1, 3]
+        >>> tok.decode([2, 6, 5, 3])
+        ['[CLS]', 'the', 'cat', '[SEP]']
     """
 
     def __init__(self, words: Iterable[str]) -> None:
@@ -193,7 +200,13 @@ def mask_tokens(ids: Tensor, vocab_size: int, generator: torch.Generator | None 
 # ============================================================================================
 @dataclass
 class ModelSize:
-    """The small BERT of the study (BERT-base: E=768, 12 layers, 12 heads, F=3072)."""
+    """The small BERT of the study (BERT-base: E=768, 12 layers, 12 heads, F=3072).
+
+    Examples:
+        >>> size = ModelSize(d_model=32, num_layers=2, nhead=2, dim_feedforward=64, max_len=16)
+        >>> bert_config(100, size).hidden_size, bert_config(100, size).num_hidden_layers
+        (32, 2)
+    """
 
     d_model: int = 64          # E, BertConfig.hidden_size
     num_layers: int = 4        # BertConfig.num_hidden_layers
@@ -393,7 +406,10 @@ def finetune(model, train_ids: Tensor, train_labels: Tensor, eval_ids: Tensor, e
 
 
 def count_params(model) -> int:
-    return sum(p.numel() for p in model.parameters())
+    """Trainable scalars of a (HuggingFace) model: ``transformer_anatomy.torch.num_parameters``."""
+    from transformer_anatomy.torch import num_parameters
+
+    return num_parameters(model)
 
 
 def initial_loss_check(vocab_size: int) -> float:
