@@ -1,6 +1,7 @@
 """The claims of docs/training.md and docs/results.md, checked by importing their snippet files."""
 
 import functools
+import importlib
 import importlib.util
 import json
 import math
@@ -13,11 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @functools.cache
 def snippet(page, name):
-    """Import docs/snippets/<page>/<name>.py as a module."""
-    spec = importlib.util.spec_from_file_location(f"{page}_{name}", ROOT / "docs" / "snippets" / page / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """``docs/snippets/<page>/<name>.py``, imported plainly (conftest.load_snippet's rule)."""
+    return importlib.import_module(f"{page}.{name}")
 
 
 def walk():
@@ -148,3 +146,126 @@ def test_figures_are_drawn_from_the_code():
     assert allowed.sum() == 15 and fig.axes
     steps, lrs, cfg = w.schedule_curve()
     assert lrs.argmax() + 1 == cfg.warmup and lrs[-1] == pytest.approx(0.0, abs=1e-9)
+
+
+# ------------------------------------------------------------- saving, resuming, monitoring
+def res():
+    return snippet("training", "resume")
+
+
+def test_resumed_run_equals_the_uninterrupted_one(tmp_path):
+    cfg = res().CONFIG.replace(max_steps=12, eval_every=4)
+    r = res().resume_check(tmp_path, k=5, config=cfg)
+    assert r["max_diff"] == 0.0 and r["same_history"]
+    assert r["path"].exists() and 0 < r["k"] < r["n"]
+    lost = res().resume_check(tmp_path, k=5, config=cfg, forget_adam=True)  # the page's counter-check
+    assert lost["max_diff"] > 0 and not lost["same_history"]
+
+
+def test_checkpoint_holds_the_whole_training_state(tmp_path):
+    keys = res().checkpoint_contents(tmp_path)
+    assert {"model", "optimizer", "rng", "scheduler", "step", "epoch", "batch_in_epoch", "history"} <= set(keys)
+
+
+def test_log_file_records_match_the_history(tmp_path):
+    cfg = res().CONFIG.replace(max_steps=8, eval_every=4, log_every=2)
+    records = res().logged_run(tmp_path, cfg)
+    assert [(r["kind"], r["step"]) for r in records] == [("train", 2), ("train", 4), ("eval", 4), ("train", 6),
+                                                         ("train", 8), ("eval", 8)]
+    fig = res().log_figure(records)
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines[0].get_xdata()) == 4
+    step, loss, lr = ex().best_eval(records)
+    evals = [r for r in records if r["kind"] == "eval"]
+    assert loss == min(r["metrics"]["loss"] for r in evals) and step in (4, 8) and lr >= 0
+
+
+def test_tensorboard_sentence_says_whether_it_is_installed(capsys):
+    res().report_tensorboard()
+    out = capsys.readouterr().out
+    assert ("is installed" in out) == res().tensorboard_installed()
+
+
+def test_exercise_plateau_by_hand_matches_torch():
+    import numpy as np
+    import torch
+
+    losses = [1.0, 0.8, 0.9, 0.85, 0.7, 0.75, 0.72, 0.71]
+    assert ex().plateau_cuts(losses) == ([4, 7], 0.25)  # the page's answer
+    rng = np.random.default_rng(0)
+    for trial in range(5):
+        seq = (np.exp(-np.arange(30) / 10) + 0.1 * rng.standard_normal(30)).tolist()
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        ref = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=trial % 3,
+                                                         threshold=0.0)
+        cuts = []
+        for i, m in enumerate(seq, start=1):
+            before = opt.param_groups[0]["lr"]
+            ref.step(m)
+            if opt.param_groups[0]["lr"] < before:
+                cuts.append(i)
+        assert ex().plateau_cuts(seq, patience=trial % 3) == (cuts, opt.param_groups[0]["lr"])
+
+
+# ---------------------------------------------------------------- the sweep (sweep_study.py)
+def sweep():
+    return snippet("training", "sweep")
+
+
+def test_sweep_snippets_say_what_is_missing(tmp_path, capsys):
+    assert sweep().load_sweep(tmp_path) is None
+    for name in ("report_sweep_setup", "report_sweep_table", "report_sweep_figure", "report_sweep_notice",
+                 "report_plateau_setup", "report_plateau_figure", "report_plateau_table", "report_plateau_notice"):
+        getattr(sweep(), name)(tmp_path)
+    assert capsys.readouterr().out.count("scripts/sweep_study.py") == 8
+
+
+def test_sweep_study_quick_writes_a_consistent_result(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("sweep_study", ROOT / "scripts" / "sweep_study.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    r = script.run_study(tmp_path, quick=True, seed=0, threads=1, progress=False)
+    assert r == json.loads((tmp_path / "sweep.json").read_text())
+    manifest = json.loads((tmp_path / "sweep-manifest.json").read_text())
+    assert set(manifest["results"]) == {"sweep.json", "sweep.png", "sweep-plateau.png"}
+    assert all((tmp_path / f).exists() for f in manifest["results"]) and "--quick" in r["command"]
+    base, values = r["settings"]["base"], r["settings"]["values"]
+    assert r["factors"] == list(script.FACTORS)
+    for factor in r["factors"]:
+        cells = r["sweep"][factor]
+        assert [c["value"] for c in cells] == values[factor]
+        for c in cells:  # one factor at a time: every other factor at the base value
+            assert {k: v for k, v in c["point"].items() if k != factor} == {k: v for k, v in base.items()
+                                                                          if k != factor}
+            assert c["point"][factor] == c["value"] and c["train_config"]["lr"] == c["point"]["lr"]
+            assert c["reached"] == (c["steps_to_target"] is not None) and c["steps"] <= r["settings"]["max_steps"]
+            assert c["reached"] == (c["best_exact_match"] >= r["settings"]["target"])
+    distinct = {json.dumps(c["point"], sort_keys=True) for f in r["factors"] for c in r["sweep"][f]}
+    assert r["runs"] == len(distinct)  # the base cell ran once, shared by every factor's row
+    p = r["plateau"]
+    assert p["cosine"]["train_config"]["schedule"] == "cosine" and p["plateau"]["train_config"]["plateau_factor"] > 0
+    for run in p.values():
+        assert run["eval"][-1]["step"] == run["train_config"]["max_steps"]  # no early stop
+    warm = p["plateau"]["train_config"]["warmup"]
+    after = [x["lr"] for x in p["plateau"]["train"] if x["step"] > warm]
+    assert all(b <= a for a, b in zip(after, after[1:]))  # after warmup the plateau only ever cuts
+    s = sweep()
+    assert len(s.table_rows(r)) == sum(len(v) for v in values.values())
+    assert s.markdown_table(r).count("(base)") == len(r["factors"])
+    for name in ("report_sweep_setup", "report_sweep_table", "report_sweep_figure", "report_sweep_notice",
+                 "report_plateau_setup", "report_plateau_figure", "report_plateau_table", "report_plateau_notice"):
+        getattr(s, name)(tmp_path)
+    out = capsys.readouterr().out
+    assert out.count("<img") == 2 and "warmup + ReduceLROnPlateau" in out
+
+
+def test_the_pages_prose_matches_the_committed_sweep():
+    """docs/training.md says in words that a bigger model pays more per step even where it needs
+    fewer steps; a rerun that changes that must change the sentence too."""
+    r = sweep().load_sweep(ROOT / "docs" / "results")
+    if r is None or r["quick"]:
+        pytest.skip("no full sweep in docs/results")
+    rows = sweep().table_rows(r)
+    base = next(x for x in rows if x["is_base"])
+    bigger = [x for x in rows if x["params"] > base["params"]]
+    assert bigger and all(x["ms"] > base["ms"] for x in bigger)
+    assert any(x["steps"] is not None and x["steps"] < base["steps"] for x in bigger)

@@ -32,3 +32,29 @@ def smoothed_cross_entropy(logits, y, eps):
     logp = z - np.log(np.exp(z).sum(-1, keepdims=True))  # (M, V) log-softmax
     return float(-(smoothed_target(y, logits.shape[-1], eps) * logp).sum(-1).mean())
 # --8<-- [end:smoothed_target]
+
+
+# --8<-- [start:plateau_cuts]
+def plateau_cuts(losses, lr=1.0, factor=0.5, patience=1):
+    """ReduceLROnPlateau (mode "min", no threshold, no cooldown) by hand: (evaluations after
+    which the rate was cut, 1-based; the final rate)."""
+    best, bad, cuts = float("inf"), 0, []
+    for i, loss in enumerate(losses, start=1):
+        if loss < best:
+            best, bad = loss, 0  # a new best resets the count
+        else:
+            bad += 1
+        if bad > patience:  # patience + 1 evaluations without a new best
+            lr, bad = lr * factor, 0
+            cuts.append(i)
+    return cuts, lr
+# --8<-- [end:plateau_cuts]
+
+
+# --8<-- [start:best_eval]
+def best_eval(records):
+    """The evaluation record of a log file with the lowest validation loss: (step, loss, lr)."""
+    evals = [r for r in records if r["kind"] == "eval"]
+    best = min(evals, key=lambda r: r["metrics"]["loss"])
+    return best["step"], best["metrics"]["loss"], best["lr"]
+# --8<-- [end:best_eval]

@@ -18,11 +18,12 @@ from typing import Any
 
 from transformer_anatomy.errors import SEED_MAX
 
-TASK_KINDS = ("seq2seq", "classification", "tagging", "qa")
+from transformer_anatomy.tasks.task_data import KINDS as TASK_KINDS  # noqa: E402  (the one list of task kinds)
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "noam", "cosine")
 DECODINGS = ("greedy", "beam")
 SDPA_BACKENDS = ("auto", "math", "flash", "efficient", "cudnn")
+PLATEAU_METRICS = ("main", "loss")
 
 
 # --8<-- [start:train_config]
@@ -44,8 +45,13 @@ class TrainConfig:
     warmup: int = 100  # warmup steps (linear ramp from lr/warmup to lr; noam's warmup)
     min_lr_ratio: float = 0.0  # cosine decays to lr * min_lr_ratio at max_steps
     noam_factor: float = 1.0  # noam: lr = factor * E^-0.5 * min(step^-0.5, step * warmup^-1.5)
-    plateau_factor: float = 0.0  # > 0: multiply lr by this when the eval metric stops improving
-    plateau_patience: int = 2  # evaluations without improvement before the plateau cut
+    plateau_factor: float = 0.0  # > 0: ReduceLROnPlateau, multiply lr by this when the metric stops improving
+    plateau_patience: int = 2  # evaluations without improvement tolerated before the cut
+    plateau_metric: str = "main"  # what the plateau watches: main (the task's metric, max) | loss (eval loss, min)
+    plateau_threshold: float = 1e-4  # better means better by more than this (torch's default)
+    plateau_threshold_mode: str = "rel"  # rel: relative to the best so far | abs: absolute
+    plateau_cooldown: int = 0  # evaluations after a cut during which bad ones are not counted
+    plateau_min_lr: float = 0.0  # the plateau never cuts the learning rate below this
     clip_norm: float | None = 1.0  # clip the global gradient norm to this (None: no clipping)
     label_smoothing: float = 0.0  # ε of the cross-entropy (spread over all classes)
     eval_every: int = 0  # evaluate every n optimizer steps (0: at the end of each epoch)
@@ -86,6 +92,12 @@ class TrainConfig:
             ("noam_factor", _finite(self.noam_factor) and self.noam_factor > 0, "a finite number > 0"),
             ("plateau_factor", _finite(self.plateau_factor) and 0.0 <= self.plateau_factor < 1.0, "a number in [0, 1)"),
             ("plateau_patience", _is_int(self.plateau_patience) and self.plateau_patience >= 0, nonneg_int),
+            ("plateau_metric", self.plateau_metric in PLATEAU_METRICS, f"one of {PLATEAU_METRICS}"),
+            ("plateau_threshold", _finite(self.plateau_threshold) and self.plateau_threshold >= 0,
+             "a finite number >= 0"),
+            ("plateau_threshold_mode", self.plateau_threshold_mode in ("rel", "abs"), "'rel' or 'abs'"),
+            ("plateau_cooldown", _is_int(self.plateau_cooldown) and self.plateau_cooldown >= 0, nonneg_int),
+            ("plateau_min_lr", _finite(self.plateau_min_lr) and self.plateau_min_lr >= 0, "a finite number >= 0"),
             ("clip_norm", self.clip_norm is None or (_finite(self.clip_norm) and self.clip_norm > 0),
              "None or a finite number > 0"),
             ("label_smoothing", _finite(self.label_smoothing) and 0.0 <= self.label_smoothing < 1.0, "a number in [0, 1)"),

@@ -17,8 +17,19 @@ Guarantees:
 - **Gradient accumulation is exact.** Each micro-batch's loss is a *sum* divided by the
   number of scored targets in the whole group of ``accumulate`` micro-batches, so the summed
   gradients equal those of one big batch (up to rounding).
-- **No side effects.** Nothing is printed; files are written only to the checkpoint folder
-  the caller passes. Progress goes to an optional ``callback(event: dict)``.
+- **No side effects.** Nothing is printed; files are written only where the caller says (the
+  ``checkpoint_dir``, the ``log_file``, the ``tensorboard_dir``). Progress goes to an optional
+  ``callback(event: dict)``.
+
+**Monitoring.** ``log_file=PATH`` writes the history as JSON lines, one record per logged
+training step (``{"kind": "train", "step", "loss", "lr", "time_s"}``) and per evaluation
+(``{"kind": "eval", "step", "epoch", "lr", "train_loss", "metrics", "time_s"}``), each line
+flushed as it is written; the file starts with the history the trainer already holds (a run
+resumed from a checkpoint rewrites the records up to its step, ``time_s`` null), so it always
+equals ``history`` plus times. ``tensorboard_dir=DIR`` writes TensorBoard event files
+(``train/loss``, ``train/lr``, ``eval/<metric>``) through ``torch.utils.tensorboard``; it needs
+the ``tensorboard`` package (the ``[tensorboard]`` extra) and says so at construction if it is
+missing.
 
 Events passed to the callback: ``{"event": "step", "step", "max_steps", "loss", "lr"}`` after
 every optimizer step, ``{"event": "eval", **record}`` after every evaluation,
@@ -29,7 +40,9 @@ Page: ``docs/training.md``.
 
 from __future__ import annotations
 
+import errno
 import itertools
+import json
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -41,7 +54,8 @@ import numpy as np
 from transformer_anatomy.tasks import TaskData
 from transformer_anatomy.tasks.vocab import EOS_ID, PAD_ID, SOS_ID
 
-from .checkpoint import CheckpointError, check_writable_folder
+from .checkpoint import CheckpointError, check_writable_folder, folder_write_problem
+from .manifest import json_safe
 from .config import TrainConfig
 from .evaluation import MAIN_METRIC, score_classification, score_qa, score_seq2seq, score_tagging
 from .schedules import LRSchedule
@@ -78,6 +92,10 @@ class Trainer:
         callback: optional ``callback(event: dict)`` for progress (see module docstring).
         checkpoint_dir: if given, ``last.<ext>`` is written after every evaluation and
             ``best.<ext>`` whenever the main metric improves. Nothing is written otherwise.
+        log_file: if given, the history as JSON lines (module docstring); the file is replaced
+            at the first record a trainer writes.
+        tensorboard_dir: if given, TensorBoard event files go into this folder (needs the
+            ``tensorboard`` package: ``ModuleNotFoundError`` naming the option otherwise).
 
     Attributes:
         step: optimizer steps taken. epoch, batch_in_epoch: position in the data.
@@ -85,6 +103,20 @@ class Trainer:
             "train_loss", "metrics": {...}}, ...]}``; identical between runs with the same seed.
         timings: wall-clock seconds per evaluation (``{"step", "elapsed", "train_time"}``);
             kept apart from ``history`` because times are never reproducible.
+
+    Examples:
+        >>> import json, tempfile, pathlib
+        >>> from transformer_anatomy.numpy import Seq2SeqTransformer
+        >>> from transformer_anatomy.tasks import make_reversal_task
+        >>> from transformer_anatomy.training import NumpyTrainer, TrainConfig
+        >>> data = make_reversal_task(n_train=32, n_valid=8, n_test=8, min_len=3, max_len=3, num_symbols=4)
+        >>> model = Seq2SeqTransformer(len(data.src_vocab), len(data.tgt_vocab), d_model=8, nhead=2,
+        ...                            num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=16, rng=0)
+        >>> cfg = TrainConfig(max_steps=4, batch_size=8, log_every=2, eval_every=4)
+        >>> log = pathlib.Path(tempfile.mkdtemp()) / "run.jsonl"
+        >>> _ = NumpyTrainer(model, data, cfg, log_file=log).fit()
+        >>> [(r["kind"], r["step"]) for r in map(json.loads, log.read_text().splitlines())]
+        [('train', 2), ('train', 4), ('eval', 4)]
 
     Shape:
         A micro-batch is a dict of int64 arrays padded to its longest row: ``src`` ``(N, S)``;
@@ -105,6 +137,8 @@ class Trainer:
         config: TrainConfig,
         callback: Callback | None = None,
         checkpoint_dir: str | Path | None = None,
+        log_file: str | Path | None = None,
+        tensorboard_dir: str | Path | None = None,
     ) -> None:
         if not self.supports_torch_options:
             for name, default in (("compile", False), ("sdpa_backend", "auto"), ("grad_checkpointing", False)):
@@ -120,6 +154,10 @@ class Trainer:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         if self.checkpoint_dir is not None:  # fail now, not at the first evaluation
             check_writable_folder(self.checkpoint_dir)
+        self.log_file = _check_log_file(log_file)
+        self.tensorboard_dir = _check_tensorboard_dir(tensorboard_dir)
+        self._log_started = False  # the log file is (re)written from history at the first record
+        self._tb_writer: Any = None  # open only inside fit()
         self.main_metric = MAIN_METRIC[config.kind]
         self.schedule = LRSchedule(config, d_model=int(getattr(model, "d_model", 64)))
         self.n_train = data.size("train")
@@ -207,21 +245,55 @@ class Trainer:
         stop_at = c.max_steps if until_step is None else min(until_step, c.max_steps)
         t_fit, before = time.perf_counter(), self.elapsed
         self._clock = lambda: before + (time.perf_counter() - t_fit)  # seconds in fit(), all calls
-        while self.step < stop_at and not self.stopped_early:
-            micro, epoch_ended = self._next_micro_batches()
-            total = sum(target_count(c.kind, b) for b in micro)  # targets in the whole group
-            lr = self.schedule(self.step + 1)
-            t0 = time.perf_counter()
-            loss = self._train_step(micro, total, lr)
-            self.train_time += time.perf_counter() - t0
-            self.step += 1
-            self._record_loss(loss, lr)
-            due = (self.step % c.eval_every == 0) if c.eval_every else epoch_ended
-            if due or self.step == c.max_steps:
-                self._evaluate_and_record(lr)
+        try:
+            while self.step < stop_at and not self.stopped_early:
+                micro, epoch_ended = self._next_micro_batches()
+                total = sum(target_count(c.kind, b) for b in micro)  # targets in the whole group
+                lr = self.schedule(self.step + 1)
+                t0 = time.perf_counter()
+                loss = self._train_step(micro, total, lr)
+                self.train_time += time.perf_counter() - t0
+                self.step += 1
+                self._record_loss(loss, lr)
+                due = (self.step % c.eval_every == 0) if c.eval_every else epoch_ended
+                if due or self.step == c.max_steps:
+                    self._evaluate_and_record(lr)
+        finally:
+            self._close_tensorboard()  # event files complete even after an error
         self.elapsed = self._clock()
         return self.summary()
     # --8<-- [end:fit]
+
+    # --------------------------------------------------------------------------- monitoring
+    # --8<-- [start:monitor]
+    def _monitor(self, record: dict[str, Any]) -> None:
+        """Send one history record to the log file (a JSON line) and to TensorBoard."""
+        if self.log_file is not None:
+            if not self._log_started:  # a fresh file that starts with the history held so far
+                self._log_started = True
+                self.log_file.parent.mkdir(parents=True, exist_ok=True)
+                with open(self.log_file, "w", encoding="utf-8") as f:
+                    for old in _history_records(self.history, until=record):
+                        f.write(json.dumps({**old, "time_s": None}) + "\n")
+            with open(self.log_file, "a", encoding="utf-8") as f:  # closed (flushed) after every line
+                f.write(json.dumps({**record, "time_s": self._clock()}) + "\n")
+        if self.tensorboard_dir is not None:
+            if self._tb_writer is None:
+                self._tb_writer = _summary_writer()(log_dir=str(self.tensorboard_dir))
+            step = record["step"]
+            if record["kind"] == "train":
+                self._tb_writer.add_scalar("train/loss", record["loss"], step)
+                self._tb_writer.add_scalar("train/lr", record["lr"], step)
+            else:
+                for name, value in record["metrics"].items():
+                    self._tb_writer.add_scalar(f"eval/{name}", value, step)
+                self._tb_writer.flush()
+    # --8<-- [end:monitor]
+
+    def _close_tensorboard(self) -> None:
+        if self._tb_writer is not None:
+            self._tb_writer.close()
+            self._tb_writer = None
 
     def _record_loss(self, loss: float, lr: float) -> None:
         if not math.isfinite(loss):
@@ -231,8 +303,11 @@ class Trainer:
         self._eval_sum += loss
         self._eval_count += 1
         if self.step % self.config.log_every == 0:
-            self.history["train"].append({"step": self.step, "loss": self._log_sum / self._log_count, "lr": lr})
+            rec = {"step": self.step, "loss": self._log_sum / self._log_count, "lr": lr}
+            self.history["train"].append(rec)
             self._log_sum, self._log_count = 0.0, 0
+            if self.log_file is not None or self.tensorboard_dir is not None:
+                self._monitor({"kind": "train", **rec})
         if self.callback is not None:
             self.callback({"event": "step", "step": self.step, "max_steps": self.config.max_steps,
                            "loss": loss, "lr": lr})
@@ -245,7 +320,9 @@ class Trainer:
                   "train_loss": self._eval_sum / max(self._eval_count, 1), "metrics": metrics}
         self._eval_sum, self._eval_count = 0.0, 0
         self.history["eval"].append(record)
-        self.schedule.on_eval(value)
+        if self.log_file is not None or self.tensorboard_dir is not None:
+            self._monitor({"kind": "eval", **record})
+        self.schedule.on_eval(metrics["loss"] if c.plateau_metric == "loss" else value)
         self.timings.append({"step": self.step, "elapsed": self._clock(), "train_time": self.train_time})
         improved = self.best_metric is None or value > self.best_metric
         if improved:
@@ -361,7 +438,7 @@ class Trainer:
                         "eval_sum": self._eval_sum, "eval_count": self._eval_count},
             "history": self.history,
             "config": self.config.to_dict(),
-            "task": {"name": self.data.name, "params": _plain(self.data.params)},
+            "task": {"name": self.data.name, "params": json_safe(self.data.params)},
         }
 
     def save_checkpoint(self, path: str | Path) -> Path:
@@ -380,7 +457,7 @@ class Trainer:
         state = self._load_file(Path(path))
         task = state.get("task")
         if strict_config and task is not None:  # the data must be what the checkpoint was trained on
-            mine_task = {"name": self.data.name, "params": _plain(self.data.params)}
+            mine_task = {"name": self.data.name, "params": json_safe(self.data.params)}
             theirs_params = dict(task.get("params") or {})
             diff = ["name"] if task.get("name") != mine_task["name"] else []
             diff += sorted(k for k in set(mine_task["params"]) | set(theirs_params)
@@ -394,7 +471,8 @@ class Trainer:
         if strict_config:
             mine, theirs = self.config.to_dict(), dict(state["config"])
             free = {"max_steps", "target_metric", "device", "amp", "compile", "sdpa_backend", "grad_checkpointing"}
-            diff = sorted(k for k in mine if k not in free and mine[k] != theirs.get(k))
+            defaults = TrainConfig().to_dict()  # a field the checkpoint predates had its default
+            diff = sorted(k for k in mine if k not in free and mine[k] != theirs.get(k, defaults[k]))
             if diff:
                 raise ValueError(f"checkpoint {path} was made with a different config: {diff}")
         self._load_backend_state(state)
@@ -411,7 +489,54 @@ class Trainer:
         self.history = {"train": [dict(x) for x in state["history"]["train"]],
                         "eval": [dict(x) for x in state["history"]["eval"]]}
         self._epoch_iter = None  # rebuilt from (seed, epoch), skipping batch_in_epoch
+        self._log_started = False  # the log file is rewritten from this history at the next record
         return state
+
+
+def _history_records(history: dict[str, list[dict[str, Any]]], until: dict[str, Any]) -> list[dict[str, Any]]:
+    """The history's records in the order the loop wrote them (by step, a step's training record
+    before its evaluation), without ``until`` itself (the record being written)."""
+    recs = [{"kind": "train", **r} for r in history["train"]] + [{"kind": "eval", **r} for r in history["eval"]]
+    recs = [r for r in recs if r != until]
+    return sorted(recs, key=lambda r: (r["step"], r["kind"] == "eval"))
+
+
+def _check_log_file(log_file: str | Path | None) -> Path | None:
+    """``log_file`` as a Path, refused now (``OSError`` naming it) if it cannot be written."""
+    if log_file is None:
+        return None
+    path = Path(log_file)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, f"cannot write log_file={str(path)!r}: it is a folder")
+    problem, code = folder_write_problem(path.parent)
+    if problem:
+        raise OSError(code, f"cannot write log_file={str(path)!r}: its folder {str(path.parent)!r} cannot "
+                            f"hold files ({problem})")
+    return path
+
+
+def _summary_writer() -> Any:
+    """``torch.utils.tensorboard.SummaryWriter``; ``ModuleNotFoundError`` naming the option without it."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:  # torch's module imports the tensorboard package
+        raise ModuleNotFoundError(
+            "tensorboard_dir needs the tensorboard package, which is not installed: "
+            "pip install 'transformer-anatomy[tensorboard]' (or pip install tensorboard), "
+            f"or leave tensorboard_dir=None ({e})"
+        ) from e
+    return SummaryWriter
+
+
+def _check_tensorboard_dir(folder: str | Path | None) -> Path | None:
+    if folder is None:
+        return None
+    _summary_writer()  # fail at construction, not at the first record
+    path = Path(folder)
+    problem, code = folder_write_problem(path)
+    if problem:
+        raise OSError(code, f"cannot write tensorboard_dir={str(path)!r}: {problem}")
+    return path
 
 
 _MODEL_SIZES = {  # field of the task -> (attribute path of the model, what it is called)
@@ -453,17 +578,6 @@ def _check_model_fits_data(model: Any, data: TaskData, kind: str) -> None:
                 f"the model has {what}={size} but task {data.name!r} has {field} ids up to {top}; "
                 f"build the model with {what} >= {top + 1}"
             )
-
-
-def _plain(x: Any) -> Any:
-    """A JSON-friendly copy (tuples -> lists, NumPy scalars -> Python)."""
-    if isinstance(x, dict):
-        return {str(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    if isinstance(x, np.generic):
-        return x.item()
-    return x
 
 
 __all__ = ["Trainer", "Callback", "target_count", "SOS_ID", "EOS_ID", "PAD_ID"]

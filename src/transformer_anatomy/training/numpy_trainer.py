@@ -78,10 +78,12 @@ class NumpyTrainer(Trainer):
         config: TrainConfig,
         callback: Callback | None = None,
         checkpoint_dir: str | Path | None = None,
+        log_file: str | Path | None = None,
+        tensorboard_dir: str | Path | None = None,
     ) -> None:
         if config.kind == "seq2seq" and config.decoding == "beam":
             raise ValueError("the NumPy models decode greedily only; use decoding='greedy'")
-        super().__init__(model, data, config, callback, checkpoint_dir)
+        super().__init__(model, data, config, callback, checkpoint_dir, log_file, tensorboard_dir)
         opt_cls = AdamW if config.optimizer == "adamw" else Adam
         self.optimizer = opt_cls(model.params, lr=self.schedule(1), betas=config.betas, eps=config.eps,
                                  weight_decay=config.weight_decay)

@@ -29,7 +29,7 @@ keeps rows ``rank, rank + P, ...`` of it (the ``DistributedSampler`` rule), its 
 rows' summed loss times ``P`` divided by the global target count, and DDP's gradient mean
 (``/ P``) turns that into exactly the gradient of the global batch's mean loss. Every rank
 evaluates on the whole split with identical weights, so they stop together; only rank 0
-writes checkpoints. With ``dropout=0`` the run equals the single-process run up to the order
+writes checkpoints and logs. With ``dropout=0`` the run equals the single-process run up to the order
 of floating-point sums (``tests/training/test_ddp.py``).
 
 Page: ``docs/training.md`` and ``docs/advanced-training.md``.
@@ -53,7 +53,7 @@ from transformer_anatomy.tasks.vocab import EOS_ID, PAD_ID, SOS_ID
 
 from .checkpoint import load_torch_checkpoint, python_random_state, save_torch_checkpoint, set_python_random_state
 from .config import TrainConfig
-from .distributed import wrap_ddp
+from .distributed import rank_share, wrap_ddp
 from .loop import Callback, Trainer
 
 
@@ -98,8 +98,10 @@ class TorchTrainer(Trainer):
         config: TrainConfig,
         callback: Callback | None = None,
         checkpoint_dir: str | Path | None = None,
+        log_file: str | Path | None = None,
+        tensorboard_dir: str | Path | None = None,
     ) -> None:
-        super().__init__(model, data, config, callback, checkpoint_dir)
+        super().__init__(model, data, config, callback, checkpoint_dir, log_file, tensorboard_dir)
         self.device = torch.device(resolve_device(config.device))
         self.model = model.to(self.device)
         opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
@@ -117,6 +119,7 @@ class TorchTrainer(Trainer):
             self.train_model = wrap_ddp(self.model, self.device)
             if self.rank != 0:
                 self.checkpoint_dir = None  # rank 0 writes; every rank can load
+                self.log_file = self.tensorboard_dir = None  # and logs
         if config.compile:
             self.train_model = torch.compile(self.train_model)
 
@@ -202,7 +205,7 @@ class TorchTrainer(Trainer):
         P, r = self.world_size, self.rank
         if P == 1:
             return batch, 1.0
-        mine = {k: v[r::P] for k, v in batch.items()}
+        mine = {k: rank_share(v, P, r) for k, v in batch.items()}  # rows r, r + P, ...: ShardSampler's rule
         if len(mine["src"]) == 0:
             return {k: v[:1] for k, v in batch.items()}, 0.0
         return mine, float(P)
