@@ -1,10 +1,12 @@
 """The claims of docs/advanced-training.md, checked by importing the page's snippet files."""
 
 import functools
+import importlib
 import importlib.util
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -23,11 +25,8 @@ def one_thread():
 
 @functools.cache
 def snippet(name):
-    """Import docs/snippets/advanced_training/<name>.py as a module."""
-    spec = importlib.util.spec_from_file_location(f"advanced_training_{name}", SNIPPETS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """``docs/snippets/advanced_training/<name>.py``, imported plainly (conftest.load_snippet's rule)."""
+    return importlib.import_module(f"advanced_training.{name}")
 
 
 @functools.cache
@@ -241,3 +240,88 @@ def test_exercise_first_inexact_integer():
         exact = torch.arange(1, n, dtype=torch.float64)
         assert torch.equal(exact.to(d).double(), exact)  # everything below is exact
         assert torch.tensor(float(n), dtype=torch.float64).to(d).item() != n
+
+
+# ---- efficiency: length bucketing and the sliding-window mask ----------------------------------
+def test_sliding_window_mask_convention_and_reference():
+    m = snippet("efficiency")
+    L, w = 9, 2
+    mask = m.sliding_window_mask(L, w)
+    assert mask.shape == (L, L) and mask.dtype == torch.bool
+    ref = torch.tensor([[abs(i - j) > w for j in range(L)] for i in range(L)])
+    assert torch.equal(mask, ref)
+    assert not mask.diagonal().any()  # every query sees itself: no fully masked row
+    assert torch.equal(mask, mask.T)
+    assert not m.sliding_window_mask(L, L - 1).any()  # a window as wide as the sequence blocks nothing
+    assert m.sliding_window_mask(0, 3).shape == (0, 0)
+    for bad in (dict(L=-1, window=1), dict(L=4, window=-2)):
+        name = next(iter(k for k, v in bad.items() if v < 0))
+        with pytest.raises(ValueError, match=name):
+            m.sliding_window_mask(**bad)
+    with pytest.raises(TypeError, match="window"):
+        m.sliding_window_mask(4, 1.5)
+    import numpy as np
+
+    import transformer_anatomy.numpy as tn
+
+    for L, w in ((9, 2), (5, 0), (1, 3)):  # the NumPy twin is the same mask
+        np.testing.assert_array_equal(tn.sliding_window_mask(L, w), m.sliding_window_mask(L, w).numpy())
+    with pytest.raises(ValueError, match="window"):
+        tn.sliding_window_mask(4, -1)
+
+
+def test_sliding_window_output_ignores_keys_outside_the_window():
+    """With the mask, changing the tokens farther than w from query i leaves output i unchanged."""
+    from transformer_anatomy.torch import MultiheadAttention
+
+    m = snippet("efficiency")
+    torch.manual_seed(0)
+    L, w, E = 12, 2, 8
+    mha = MultiheadAttention(E, 2, batch_first=True).double()
+    x = torch.randn(1, L, E, dtype=torch.float64)
+    i = 5
+    y = x.clone()
+    far = [j for j in range(L) if abs(i - j) > w]
+    y[0, far] = torch.randn(len(far), E, dtype=torch.float64)
+    mask = m.sliding_window_mask(L, w)
+    out_x, _ = mha(x, x, x, attn_mask=mask, need_weights=False)
+    out_y, _ = mha(y, y, y, attn_mask=mask, need_weights=False)
+    torch.testing.assert_close(out_x[0, i], out_y[0, i], rtol=1e-10, atol=1e-10)
+    out_n, _ = mha(y, y, y, need_weights=False)  # without the mask the far tokens do matter
+    assert (out_n[0, i] - out_x[0, i]).abs().max() > 1e-6
+
+
+def test_skipped_tiles_are_the_fully_masked_ones():
+    m = snippet("efficiency")
+    for L, w, b in ((24, 3, 8), (50, 5, 7), (16, 0, 4)):
+        mask = m.sliding_window_mask(L, w)
+        nb = -(-L // b)
+        brute = sum(bool(mask[r * b:(r + 1) * b, c * b:(c + 1) * b].all()) for r in range(nb) for c in range(nb))
+        assert m.skipped_block_share(L, w, b) == pytest.approx(brute / nb ** 2, abs=1e-12)
+    # tiles of one entry: the skipped share is the masked share
+    assert m.skipped_block_share(20, 3, 1) == pytest.approx(m.sliding_window_mask(20, 3).double().mean().item())
+    rows = m.sliding_rows(lengths=(256, 1024), window=32, block=32)
+    (_, a1, s1, d1, f1), (_, a2, s2, d2, f2) = rows
+    assert a2 < a1 and s2 > s1 and f1 < d1 and f2 < d2  # the longer the sequence, the more is skipped
+    assert d1 == m.attention_flops(1, 256, 64) == 4 * 256 * 256 * 64
+
+
+def test_bucketing_keeps_every_example_once_and_pads_less():
+    m = snippet("efficiency")
+    src, lengths, _ = m.qa_lengths(n=400)
+    random = m.random_batches(lengths, 16, 0)
+    pooled = m.bucketed_batches(lengths, 16, 0, pool=4)
+    whole = m.bucketed_batches(lengths, 16, 0)
+    for plan in (random, pooled, whole):
+        assert sorted(np.concatenate(plan).tolist()) == list(range(len(lengths)))
+        assert all(1 <= len(b) <= 16 for b in plan)
+    shares = [m.padding_share(lengths, p) for p in (random, pooled, whole)]
+    assert shares[0] > shares[1] >= shares[2] >= 0
+    # the share equals the pad ids counted in the actual trimmed batches
+    for plan in (random, whole):
+        pads = total = 0
+        for b in plan:
+            batch = src[b][:, :lengths[b].max()]
+            pads += int((batch == 0).sum())
+            total += batch.size
+        assert m.padding_share(lengths, plan) == pytest.approx(pads / total, abs=1e-12)

@@ -1,6 +1,7 @@
 """The complexity page's claims: analytic FLOPs == FlopCounterMode, memory and parameter formulas
 == measurement, and the crossover arithmetic."""
 
+import importlib
 import importlib.util
 from pathlib import Path
 
@@ -10,10 +11,8 @@ SNIPPETS = Path(__file__).resolve().parents[2] / "docs" / "snippets" / "complexi
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(f"snippet_complexity_{name}", SNIPPETS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """``docs/snippets/complexity/<name>.py``, imported plainly (conftest.load_snippet's rule)."""
+    return importlib.import_module(f"complexity.{name}")
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +116,24 @@ def test_flops_vs_length_formula_equals_counter(flops):
     for S, lin, quad, m_lin, m_quad in rows:
         assert (lin, quad) == (m_lin, m_quad), S
     assert len(flops.flops_figure(rows, 16, 40).axes) == 1
+
+
+def test_adam_training_memory_is_four_copies_of_the_weights():
+    """The formula (weights, gradients, m, v) equals the tensors of a real AdamW step, byte for byte."""
+    tm = load("training_memory")
+    measured, n = tm.measured_adam_bytes(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                         intermediate_size=64, vocab_size=100, max_position_embeddings=32)
+    formula = tm.training_bytes(n)
+    for part, nbytes in formula.items():
+        assert measured[part] == nbytes == 4 * n, part
+    assert measured["step counters"] > 0
+
+
+def test_bert_base_weights_are_about_440_mb():
+    """The seed's "~440 MB (float32)" is BertForPreTraining's parameter count times 4 bytes."""
+    tm = load("training_memory")
+    counts = tm.bert_base_counts()
+    params = load("params")
+    assert counts["BertModel"] == params.bert_params()
+    assert counts["BertForPreTraining"] > counts["BertModel"]
+    assert round(tm.training_bytes(counts["BertForPreTraining"])["weights"] / 1e7) == 44  # 440 MB, to 10 MB

@@ -1,5 +1,6 @@
 """The misconceptions page's experiments return what the page says about them."""
 
+import importlib
 import importlib.util
 import math
 from pathlib import Path
@@ -11,10 +12,8 @@ ROOT = Path(__file__).resolve().parents[2] / "docs" / "snippets"
 
 
 def load(page, name):
-    spec = importlib.util.spec_from_file_location(f"snippet_{page}_{name}", ROOT / page / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """``docs/snippets/<page>/<name>.py``, imported plainly (conftest.load_snippet's rule)."""
+    return importlib.import_module(f"{page}.{name}")
 
 
 def test_parameter_shares_match_the_complexity_formulas():
@@ -185,3 +184,42 @@ def test_self_assessment_exercise_crossover_and_spread():
         assert quad(n) == lin(n) and quad(n + 1) > lin(n + 1) and quad(n - 1) < lin(n - 1)
     for d in (4, 64, 1024):
         assert ex.dot_product_std(d) == pytest.approx(d**0.5, rel=0.03)
+
+
+# ---- the initial loss, the seed's run, debugging tips, the two beliefs --------------------------
+def test_uniform_prediction_costs_exactly_ln_v():
+    il = load("misconceptions", "initial_loss")
+    for V in (2, 14, 1000):
+        assert il.uniform_loss(V) == pytest.approx(math.log(V), abs=1e-12)
+
+
+def test_spread_logits_cost_ln_v_plus_half_the_variance_and_the_exercise_says_so():
+    il = load("misconceptions", "initial_loss")
+    ex = load("misconceptions", "exercises")
+    for V, s in ((1000, 0.5), (14, 0.5), (1000, 1.0)):
+        measured = il.spread_loss(V, s)
+        assert measured > math.log(V)  # above the uniform prediction
+        assert measured == pytest.approx(ex.expected_initial_loss(V, s), rel=0.01)  # second-order estimate
+
+
+def test_committed_runs_start_near_ln_v():
+    """The page says every committed run's first logged loss is close to ln V of its own classes."""
+    il = load("misconceptions", "initial_loss")
+    rows = il.committed_runs()
+    assert rows, "no task results in docs/results"
+    with_classes = [r for r in rows if r[3] is not None]
+    assert with_classes
+    for file, name, kind, V, lnV, step, loss in with_classes:
+        assert lnV == pytest.approx(math.log(V))
+        assert 0.8 < loss / lnV < 1.25, (file, name)
+
+
+def test_claims_readers(tmp_path, capsys):
+    claims = load("misconceptions", "claims")
+    claims.report_plug_and_play()
+    claims.report_rnn(tmp_path)  # an empty folder: says it is missing, quotes nothing
+    out = capsys.readouterr().out
+    assert "missing" in out and "rnn.json" in out
+    assert "not in this build" in out
+    assert "pre-training helped" in out  # the pre-training page's verdict, captured into this page's output
+    assert claims.captured(print, "x") == "x"

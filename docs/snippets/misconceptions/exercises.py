@@ -1,5 +1,7 @@
 """Solutions to the exercises of docs/misconceptions.md (tests/docs/test_misconceptions_snippets.py checks them)."""
 
+import math
+
 import torch
 
 
@@ -35,3 +37,10 @@ def masked_softmax(scores, blocked):
     filled = scores.masked_fill(blocked, torch.finfo(scores.dtype).min)
     return torch.softmax(filled, dim=-1)
 # --8<-- [end:masked_softmax]
+
+
+# --8<-- [start:initial_loss]
+def expected_initial_loss(V, s):
+    """Second-order estimate of the first loss: logits with variance s² around any mean."""
+    return math.log(V) + s * s / 2
+# --8<-- [end:initial_loss]
