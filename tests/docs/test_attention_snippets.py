@@ -1,6 +1,7 @@
 """The claims of docs/attention.md, checked by importing the page's snippet files."""
 
 import functools
+import importlib
 import importlib.util
 import math
 from pathlib import Path
@@ -13,11 +14,8 @@ SNIPPETS = Path(__file__).resolve().parents[2] / "docs" / "snippets" / "attentio
 
 @functools.cache
 def snippet(name):
-    """Import docs/snippets/attention/<name>.py as a module."""
-    spec = importlib.util.spec_from_file_location(f"attention_{name}", SNIPPETS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """``docs/snippets/attention/<name>.py``, imported plainly (conftest.load_snippet's rule)."""
+    return importlib.import_module(f"attention.{name}")
 
 
 def test_four_steps_match_numpy_and_torch():
@@ -248,3 +246,45 @@ def test_exercise_sdpa_mask_gives_the_key_padding_result():
     got = F.scaled_dot_product_attention(torch.from_numpy(q)[:, None], torch.from_numpy(kv)[:, None],
                                          torch.from_numpy(kv)[:, None], attn_mask=torch.from_numpy(mask.copy()))
     np.testing.assert_allclose(got[:, 0].numpy(), want, rtol=1e-12, atol=1e-12)
+
+
+# ---- "I like apples": every intermediate of multi-head attention (docs/snippets/attention/apples.py) ----
+
+
+def test_apples_matches_nn_multihead_attention():
+    m = snippet("apples")
+    c = m.check()
+    assert c["output"] < 1e-12 and c["weights"] < 1e-12  # float64 (TESTING.md: 1e-10 or better)
+    assert c["in_proj_weight"] == (3 * m.E, m.E)
+
+
+def test_apples_intermediates_are_consistent():
+    from transformer_anatomy.numpy import sinusoidal_table
+
+    m = snippet("apples")
+    r = m.apples()
+    T, E, H, D = len(m.TOKENS), m.E, m.H, m.D
+    assert (T, E, H, D) == (3, 6, 2, 3)  # the seed's example: three tokens, d_model = 6, two heads
+    p = r["params"]
+    assert np.array_equal(np.round(p["W_q"] * 10), p["W_q"] * 10)  # one decimal, as printed
+    np.testing.assert_allclose(r["x"] - p["embedding"], sinusoidal_table(T, E))
+    for h, hd in enumerate(r["heads"]):
+        np.testing.assert_allclose(hd["q"], r["x"] @ p["W_q"][:, h * D:(h + 1) * D])
+        np.testing.assert_allclose(hd["scaled"], hd["scores"] / math.sqrt(D))
+        np.testing.assert_allclose(hd["weights"].sum(-1), 1.0, rtol=1e-12)
+        np.testing.assert_allclose(hd["weights"], np.exp(hd["scaled"]) / np.exp(hd["scaled"]).sum(-1, keepdims=True))
+        np.testing.assert_allclose(r["concat"][:, h * D:(h + 1) * D], hd["out"])
+    np.testing.assert_allclose(r["out"], r["concat"] @ p["W_o"])
+
+
+def test_apples_matches_our_numpy_multihead_attention():
+    from transformer_anatomy.numpy import MultiheadAttention
+
+    m = snippet("apples")
+    r = m.apples()
+    ref = m.reference(r["params"])
+    ours = MultiheadAttention(m.E, m.H, bias=False, batch_first=True, dtype=np.float64)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()}, strict=True)
+    ours.eval()
+    out, _ = ours.forward(r["x"][None], r["x"][None], r["x"][None])
+    np.testing.assert_allclose(out[0], r["out"], rtol=1e-10, atol=1e-10)

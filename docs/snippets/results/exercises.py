@@ -18,3 +18,13 @@ def span_f1(pred, gold):
     recall = overlap / (gold[1] - gold[0] + 1)
     return 2 * precision * recall / (precision + recall)
 # --8<-- [end:span_f1]
+
+
+# --8<-- [start:split_head_entropy]
+def split_head_entropy(k, n):
+    """Entropy (nats) and entropy / log n of a row that splits its mass evenly over k of its n keys."""
+    import math
+
+    entropy = math.log(k)  # k equal weights 1/k: -k (1/k) log(1/k)
+    return entropy, entropy / math.log(n)
+# --8<-- [end:split_head_entropy]
