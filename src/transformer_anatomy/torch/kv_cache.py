@@ -37,10 +37,8 @@ class KVCache:
         :meth:`reorder`: index ``(N,)`` int, rows of the batch; every shape is kept.
 
     Examples:
-        >>> import torch
-        >>> cache = KVCache([{"self_k": torch.zeros(2, 4, 3, 8), "self_v": torch.zeros(2, 4, 3, 8)}], length=3)
-        >>> cache.reorder(torch.tensor([1, 1]))  # both rows continue row 1's hypothesis
-        >>> cache.memory_bytes()  # 2 tensors x 2*4*3*8 float32 values x 4 bytes
+        >>> import torch; z = torch.zeros(2, 4, 3, 8)  # (N, H, t, E/H)
+        >>> KVCache([{"self_k": z, "self_v": z}], length=3).memory_bytes()  # 2 x 192 float32 x 4 bytes
         1536
     """
 
