@@ -48,6 +48,8 @@ NUMBER_WORDS.update({w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty 
 NUMBER_WORDS.update({"hundred": 100, "thousand": 1000})
 
 
+from transformer_anatomy.training.manifest import study_main  # noqa: E402  (after the sys.path line)
+
 def reproduce_module():
     """``scripts/reproduce.py`` as a module: its task settings and model builder, not a copy."""
     spec = importlib.util.spec_from_file_location("reproduce", REPO_ROOT / "scripts" / "reproduce.py")
@@ -330,17 +332,9 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
     return result
 
 
-def parse_args(argv: list[str] | None = None):
-    from transformer_anatomy.training.manifest import study_arguments
-
-    return study_arguments("debugging", __doc__.split("\n")[0], argv, default_out=REPO_ROOT / "docs" / "results")
-
-
 def main(argv: list[str] | None = None) -> int:
-    from transformer_anatomy.training.manifest import study_main
-
-    return study_main(run_study, "debugging", __doc__.split("\n")[0], argv,
-                      default_out=REPO_ROOT / "docs" / "results", echo=print)
+    """The command line every study shares (``--out``, ``--quick``, ``--seed``, ``--threads``, ``--no-progress``)."""
+    return study_main(run_study, "debugging", __doc__.split("\n")[0], argv, default_out=REPO_ROOT / "docs" / "results", echo=print)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,8 @@ SETTINGS = {
 }
 
 
+from transformer_anatomy.training.manifest import study_main  # noqa: E402  (after the sys.path line)
+
 def forecast_study(cfg: dict, seed: int, say) -> dict:
     """The series, the baselines' and the forecaster's MAE on the held-out part, the forecasts."""
     import math
@@ -184,17 +186,9 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
     return json.loads((out / f"{NAME}.json").read_text())  # what the page reads (tuples as lists)
 
 
-def parse_args(argv: list[str] | None = None):
-    from transformer_anatomy.training.manifest import study_arguments
-
-    return study_arguments("other_tasks", __doc__.split("\n")[0], argv, default_out=REPO_ROOT / "docs" / "results")
-
-
 def main(argv: list[str] | None = None) -> int:
-    from transformer_anatomy.training.manifest import study_main
-
-    return study_main(run_study, "other_tasks", __doc__.split("\n")[0], argv,
-                      default_out=REPO_ROOT / "docs" / "results", echo=print)
+    """The command line every study shares (``--out``, ``--quick``, ``--seed``, ``--threads``, ``--no-progress``)."""
+    return study_main(run_study, "other_tasks", __doc__.split("\n")[0], argv, default_out=REPO_ROOT / "docs" / "results", echo=print)
 
 
 if __name__ == "__main__":

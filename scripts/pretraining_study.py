@@ -47,6 +47,8 @@ SETTINGS = {
 }
 
 
+from transformer_anatomy.training.manifest import study_main  # noqa: E402  (after the sys.path line)
+
 def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None = None,
               progress: bool = True, command: list[str] | None = None) -> dict:
     """Run the whole study, write its JSON, figures and manifest into ``out``; return the JSON.
@@ -257,17 +259,9 @@ def write_outputs(out: Path, result: dict, command: list[str], started: float) -
                 extra_versions=("transformers",), extra={"threads": result["threads"]})
 
 
-def parse_args(argv: list[str] | None = None):
-    from transformer_anatomy.training.manifest import study_arguments
-
-    return study_arguments("pretraining", __doc__.split("\n")[0], argv, default_out=REPO_ROOT / "docs" / "results")
-
-
 def main(argv: list[str] | None = None) -> int:
-    from transformer_anatomy.training.manifest import study_main
-
-    return study_main(run_study, "pretraining", __doc__.split("\n")[0], argv,
-                      default_out=REPO_ROOT / "docs" / "results", echo=print)
+    """The command line every study shares (``--out``, ``--quick``, ``--seed``, ``--threads``, ``--no-progress``)."""
+    return study_main(run_study, "pretraining", __doc__.split("\n")[0], argv, default_out=REPO_ROOT / "docs" / "results", echo=print)
 
 
 if __name__ == "__main__":

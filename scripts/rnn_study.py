@@ -63,6 +63,8 @@ LAYERS = {"lstm": "nn.LSTM, one layer", "transformer": "TransformerEncoderLayer,
           "transformer_math": "TransformerEncoderLayer, explicit (S, S) attention (SDPA math backend)"}
 
 
+from transformer_anatomy.training.manifest import study_main  # noqa: E402  (after the sys.path line)
+
 def load_reproduce():
     """``scripts/reproduce.py`` as a module: one home for the tasks' settings and models."""
     spec = importlib.util.spec_from_file_location("reproduce", REPO_ROOT / "scripts" / "reproduce.py")
@@ -288,17 +290,9 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
     return result
 
 
-def parse_args(argv: list[str] | None = None):
-    from transformer_anatomy.training.manifest import study_arguments
-
-    return study_arguments("rnn", __doc__.split("\n")[0], argv, default_out=REPO_ROOT / "docs" / "results")
-
-
 def main(argv: list[str] | None = None) -> int:
-    from transformer_anatomy.training.manifest import study_main
-
-    return study_main(run_study, "rnn", __doc__.split("\n")[0], argv,
-                      default_out=REPO_ROOT / "docs" / "results", echo=print)
+    """The command line every study shares (``--out``, ``--quick``, ``--seed``, ``--threads``, ``--no-progress``)."""
+    return study_main(run_study, "rnn", __doc__.split("\n")[0], argv, default_out=REPO_ROOT / "docs" / "results", echo=print)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,8 @@ SETTINGS = {
 DATASETS = ("random", "reversal")
 
 
+from transformer_anatomy.training.manifest import study_main  # noqa: E402  (after the sys.path line)
+
 def make_data(kind: str, n_train: int, n_valid: int, length: int, seed: int):
     """A ``TaskData`` of ``length``-token strings over ``V - 4`` ordinary tokens (V = 1,000 with specials)."""
     import numpy as np
@@ -188,17 +190,9 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
     return result
 
 
-def parse_args(argv: list[str] | None = None):
-    from transformer_anatomy.training.manifest import study_arguments
-
-    return study_arguments("seed003", __doc__.split("\n")[0], argv, default_out=REPO_ROOT / "docs" / "results")
-
-
 def main(argv: list[str] | None = None) -> int:
-    from transformer_anatomy.training.manifest import study_main
-
-    return study_main(run_study, "seed003", __doc__.split("\n")[0], argv,
-                      default_out=REPO_ROOT / "docs" / "results", echo=print)
+    """The command line every study shares (``--out``, ``--quick``, ``--seed``, ``--threads``, ``--no-progress``)."""
+    return study_main(run_study, "seed003", __doc__.split("\n")[0], argv, default_out=REPO_ROOT / "docs" / "results", echo=print)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,8 @@ SETTINGS = {
 }
 
 
+from transformer_anatomy.training.manifest import study_main  # noqa: E402  (after the sys.path line)
+
 def cell_config(cfg: dict, factor: str | None = None, value=None) -> dict:
     """The base configuration with ``factor`` set to ``value`` (``None``: the base itself)."""
     point = dict(cfg["base"])
@@ -256,17 +258,9 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
     return result
 
 
-def parse_args(argv: list[str] | None = None):
-    from transformer_anatomy.training.manifest import study_arguments
-
-    return study_arguments("sweep", __doc__.split("\n")[0], argv, default_out=REPO_ROOT / "docs" / "results")
-
-
 def main(argv: list[str] | None = None) -> int:
-    from transformer_anatomy.training.manifest import study_main
-
-    return study_main(run_study, "sweep", __doc__.split("\n")[0], argv,
-                      default_out=REPO_ROOT / "docs" / "results", echo=print)
+    """The command line every study shares (``--out``, ``--quick``, ``--seed``, ``--threads``, ``--no-progress``)."""
+    return study_main(run_study, "sweep", __doc__.split("\n")[0], argv, default_out=REPO_ROOT / "docs" / "results", echo=print)
 
 
 if __name__ == "__main__":

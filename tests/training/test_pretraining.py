@@ -217,6 +217,6 @@ def test_quick_study_writes_results_figures_and_manifest(tmp_path):
 def test_argument_errors_exit_2_naming_the_argument(argv, name, capsys):
     script = load_script()
     with pytest.raises(SystemExit) as exc:
-        script.parse_args(argv)
+        script.main(argv)
     assert exc.value.code == 2
     assert name in capsys.readouterr().err
