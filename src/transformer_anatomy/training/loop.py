@@ -140,15 +140,7 @@ class Trainer:
         log_file: str | Path | None = None,
         tensorboard_dir: str | Path | None = None,
     ) -> None:
-        if not self.supports_torch_options:
-            for name, default in (("compile", False), ("sdpa_backend", "auto"), ("grad_checkpointing", False)):
-                if getattr(config, name) != default:
-                    raise ValueError(f"TrainConfig.{name}={getattr(config, name)!r} is a PyTorch option; "
-                                     f"the {self.backend} trainer has no such thing (leave it at {default!r})")
-        missing = [f for f in _REQUIRED_FIELDS[config.kind] if f not in data.train]
-        if missing:
-            raise ValueError(f"task {data.name!r} has no field(s) {missing} needed by kind={config.kind!r}")
-        _check_model_fits_data(model, data, config.kind)
+        self._check_arguments(model, data, config)
         self.model, self.data, self.config = model, data, config
         self.callback = callback
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -182,6 +174,18 @@ class Trainer:
         self.elapsed = 0.0  # seconds inside fit(), evaluations included
         self.time_to_target: float | None = None
         self._clock: Callable[[], float] = lambda: self.elapsed
+
+    def _check_arguments(self, model: Any, data: TaskData, config: TrainConfig) -> None:
+        """Refuse, before any work, options this backend lacks and task data the model cannot take."""
+        if not self.supports_torch_options:
+            for name, default in (("compile", False), ("sdpa_backend", "auto"), ("grad_checkpointing", False)):
+                if getattr(config, name) != default:
+                    raise ValueError(f"TrainConfig.{name}={getattr(config, name)!r} is a PyTorch option; "
+                                     f"the {self.backend} trainer has no such thing (leave it at {default!r})")
+        missing = [f for f in _REQUIRED_FIELDS[config.kind] if f not in data.train]
+        if missing:
+            raise ValueError(f"task {data.name!r} has no field(s) {missing} needed by kind={config.kind!r}")
+        _check_model_fits_data(model, data, config.kind)
 
     # ------------------------------------------------------------------------------ backend
     def _train_step(self, micro_batches: list[dict[str, np.ndarray]], total: int, lr: float) -> float:
