@@ -7,6 +7,7 @@ initialisation, so counting a 100M-parameter model takes milliseconds.
 import torch
 
 from transformer_anatomy.torch import Seq2SeqTransformer
+from transformer_anatomy.config import preset
 
 
 # --8<-- [start:formulas]
@@ -73,10 +74,10 @@ def count(model):
 CONFIGS = {
     "small (defaults), V = 16": dict(src_vocab_size=16, tgt_vocab_size=16),
     "small, learned positions, tied": dict(src_vocab_size=16, tgt_vocab_size=16, positional="learned", tie_weights=True),
-    "base, V = 37000 (separate tables)": dict(src_vocab_size=37000, tgt_vocab_size=37000, d_model=512, nhead=8,
-                                            num_encoder_layers=6, num_decoder_layers=6, dim_feedforward=2048),
-    "big, V = 37000": dict(src_vocab_size=37000, tgt_vocab_size=37000, d_model=1024, nhead=16,
-                           num_encoder_layers=6, num_decoder_layers=6, dim_feedforward=4096),
+    # the paper's sizes (Vaswani et al. 2017, Table 3): transformer_anatomy.config's presets
+    "base, V = 37000 (separate tables)": dict(src_vocab_size=37000, tgt_vocab_size=37000,
+                                            **preset("base").seq2seq_kwargs()),
+    "big, V = 37000": dict(src_vocab_size=37000, tgt_vocab_size=37000, **preset("big").seq2seq_kwargs()),
 }
 
 
@@ -97,7 +98,10 @@ def seq2seq_rows():
     return rows
 
 
-def paper_base(V=37000, E=512, F=2048, L=6):
+_BASE = preset("base")  # Vaswani et al. (2017), Table 3: E = 512, F = 2048, 6 + 6 layers
+
+
+def paper_base(V=37000, E=_BASE.d_model, F=_BASE.dim_feedforward, L=_BASE.num_encoder_layers):
     """The paper's base model shares ONE table between source embedding, target embedding and
     the pre-softmax projection (§3.4) and its projection has no bias: ``V·E + core``."""
     core = L * encoder_layer_params(E, F) + L * decoder_layer_params(E, F) + 2 * layer_norm_params(E)

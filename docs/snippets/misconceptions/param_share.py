@@ -7,9 +7,11 @@ embedding tables and the generator are ``V × E`` matrices (``+ V`` generator bi
 from matplotlib.figure import Figure
 
 from transformer_anatomy.torch import TransformerDecoderLayer, TransformerEncoderLayer
+from transformer_anatomy.config import preset
 from transformer_anatomy.viz import figure_to_svg
 
-BASE = dict(E=512, H=8, F=2048, layers=6, V=37000)
+_base = preset("base")  # Vaswani et al. (2017), Table 3; V = 37000 is their shared BPE vocabulary
+BASE = dict(E=_base.d_model, H=_base.nhead, F=_base.dim_feedforward, layers=_base.num_encoder_layers, V=37000)
 
 
 # --8<-- [start:group]

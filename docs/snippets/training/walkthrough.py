@@ -213,9 +213,27 @@ def report_config():
     print(f"command: {r['command']}   (seed {r['seed']}, device {r['device']})")
     print(f"data: {r['data']['sizes']}, params {r['data']['params']}")
     print(f"model: {run['model']['class']} {run['model']['config']}, {run['model']['num_params']:,} parameters")
-    print("train_config:")
-    for k, v in run["train_config"].items():
-        print(f"  {k:<16} {amp_note(run['train_config'], r['device']) if k == 'amp' else v}")
+    import dataclasses
+
+    from transformer_anatomy.training import TrainConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    tc = run["train_config"]
+    same = [k for k, v in tc.items() if k in defaults and k != "amp" and _plain(defaults[k]) == v]
+    print("train_config (the fields this run set):")
+    for k, v in tc.items():
+        if k not in same:
+            print(f"  {k:<16} {amp_note(tc, r['device']) if k == 'amp' else v}")
+    import textwrap
+
+    rest = ", ".join(f"{k}={tc[k]}" for k in same)
+    print(f"  and TrainConfig's defaults for the other {len(same)}:")
+    print(textwrap.fill(rest, width=100, initial_indent="    ", subsequent_indent="    "))
+
+
+def _plain(value):
+    """A default as the results file stores it (tuples as lists)."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def amp_active(train_config, device):
