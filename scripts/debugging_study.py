@@ -48,7 +48,7 @@ NUMBER_WORDS.update({w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty 
 NUMBER_WORDS.update({"hundred": 100, "thousand": 1000})
 
 
-from transformer_anatomy.training.manifest import study_main  # noqa: E402  (after the sys.path line)
+from transformer_anatomy.training.manifest import start_study, study_main  # noqa: E402  (after the sys.path line)
 
 def reproduce_module():
     """``scripts/reproduce.py`` as a module: its task settings and model builder, not a copy."""
@@ -280,16 +280,9 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
     from transformer_anatomy.training import TorchTrainer, TrainConfig
     from transformer_anatomy.training.manifest import write_study
 
-    if threads is not None:
-        torch.set_num_threads(threads)
-    started, t_start = time.time(), time.perf_counter()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    clock = start_study(out, threads, echo=(lambda line: print(line, flush=True)) if progress else None)
+    out, started, say = clock.out, clock.started, clock.say
     rp = reproduce_module()
-
-    def say(msg: str) -> None:
-        if progress:
-            print(f"[{time.perf_counter() - t_start:7.1f} s] {msg}", flush=True)
 
     tasks = {}
     for task in TASKS:
@@ -322,7 +315,7 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
                                        "by ln(number of visible keys); mean over real queries and test examples",
                   "embedding_pca": "first two principal components of the source-embedding rows of the number words; "
                                    "Spearman rank correlation of each component with the number's value"},
-              "tasks": tasks, "wall_time_s": time.perf_counter() - t_start}
+              "tasks": tasks, "wall_time_s": clock.elapsed()}
     figures = {"debugging-relu.png": relu_figure, "debugging-entropy.png": entropy_figure,
                "debugging-pca.png": pca_figure}
     for name, draw in figures.items():

@@ -63,7 +63,7 @@ SETTINGS = {
 }
 
 
-from transformer_anatomy.training.manifest import study_main  # noqa: E402  (after the sys.path line)
+from transformer_anatomy.training.manifest import start_study, study_main  # noqa: E402  (after the sys.path line)
 
 def forecast_study(cfg: dict, seed: int, say) -> dict:
     """The series, the baselines' and the forecaster's MAE on the held-out part, the forecasts."""
@@ -161,16 +161,9 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
     from other_tasks import results as R
     from transformer_anatomy.training.manifest import write_study
 
-    if threads is not None:
-        torch.set_num_threads(threads)
-    started, t_start = time.time(), time.perf_counter()
+    clock = start_study(out, threads, echo=(lambda line: print(line, flush=True)) if progress else None)
+    out, started, say = clock.out, clock.started, clock.say
     cfg = SETTINGS["quick" if quick else "full"]
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-
-    def say(msg: str) -> None:
-        if progress:
-            print(f"[{time.perf_counter() - t_start:7.1f} s] {msg}", flush=True)
 
     result = {"command": None, "seed": seed, "quick": quick, "device": "cpu", "threads": torch.get_num_threads(),
               "forecast": forecast_study(cfg["forecast"], seed, say),
@@ -180,7 +173,7 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
     if command is None:
         command = ["python", "scripts/other_tasks_study.py", *(["--quick"] if quick else []), "--seed", str(seed),
                    *(["--threads", str(threads)] if threads else []), "--out", str(out)]
-    result["wall_time_s"] = time.perf_counter() - t_start
+    result["wall_time_s"] = clock.elapsed()
     write_study(out, NAME, result, command=command, seed=seed, quick=quick, started=started, root=REPO_ROOT,
                 files=FIGURES)
     return json.loads((out / f"{NAME}.json").read_text())  # what the page reads (tuples as lists)

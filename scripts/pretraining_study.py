@@ -47,7 +47,7 @@ SETTINGS = {
 }
 
 
-from transformer_anatomy.training.manifest import study_main  # noqa: E402  (after the sys.path line)
+from transformer_anatomy.training.manifest import start_study, study_main  # noqa: E402  (after the sys.path line)
 
 def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None = None,
               progress: bool = True, command: list[str] | None = None) -> dict:
@@ -62,16 +62,9 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
 
     hf_logging.set_verbosity_error()  # the "newly initialized weights" notice: we report the keys ourselves
     hf_logging.disable_progress_bar()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    started, t_start = time.time(), time.perf_counter()
+    clock = start_study(out, threads, echo=(lambda line: print(line, flush=True)) if progress else None)
+    out, started, say = clock.out, clock.started, clock.say
     cfg = SETTINGS["quick" if quick else "full"]
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-
-    def say(msg: str) -> None:
-        if progress:
-            print(f"[{time.perf_counter() - t_start:7.1f} s] {msg}", flush=True)
 
     corpus = prepare_corpus(cfg, seed, say)
     mlm, pre = pretrain_mlm(corpus, cfg, seed, say)
@@ -82,13 +75,13 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
         tables = finetune_tables(FineTuner(folder, task, cfg, seed, say))
     result = {"command": None,  # filled by the caller's manifest
               "seed": seed, "quick": quick, "device": "cpu", "threads": torch.get_num_threads(), "settings": cfg,
-              **describe(corpus, task, cfg, mlm, pre, missing, tables), "wall_time_s": time.perf_counter() - t_start}
+              **describe(corpus, task, cfg, mlm, pre, missing, tables), "wall_time_s": clock.elapsed()}
     for name, plot in zip(FIGURES, (P.plot_pretraining, P.plot_labels, P.plot_tips)):
         plot(result).savefig(out / name, format="png", dpi=110, metadata={"Software": None})
     if command is None:
         command = ["python", "scripts/pretraining_study.py", *(["--quick"] if quick else []), "--seed", str(seed),
                    *(["--threads", str(threads)] if threads else []), "--out", str(out)]
-    result["wall_time_s"] = time.perf_counter() - t_start
+    result["wall_time_s"] = clock.elapsed()
     write_outputs(out, result, command, started)
     return result
 

@@ -63,7 +63,7 @@ LAYERS = {"lstm": "nn.LSTM, one layer", "transformer": "TransformerEncoderLayer,
           "transformer_math": "TransformerEncoderLayer, explicit (S, S) attention (SDPA math backend)"}
 
 
-from transformer_anatomy.training.manifest import study_main  # noqa: E402  (after the sys.path line)
+from transformer_anatomy.training.manifest import start_study, study_main  # noqa: E402  (after the sys.path line)
 
 def load_reproduce():
     """``scripts/reproduce.py`` as a module: one home for the tasks' settings and models."""
@@ -264,17 +264,10 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
 
     from transformer_anatomy.training.manifest import write_study
 
-    if threads is not None:
-        torch.set_num_threads(threads)
-    started, t_start = time.time(), time.perf_counter()
+    clock = start_study(out, threads, echo=(lambda line: print(line, flush=True)) if progress else None)
+    out, started, say = clock.out, clock.started, clock.say
     cfg = SETTINGS["quick" if quick else "full"]
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     R = load_reproduce()
-
-    def say(msg: str) -> None:
-        if progress:
-            print(f"[{time.perf_counter() - t_start:7.1f} s] {msg}", flush=True)
 
     load_before = os.getloadavg()  # a busy machine stretches every wall time below
     tasks = {task: train_task(R, task, cfg, quick, seed, say) for task in RUNS}
@@ -282,7 +275,7 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
               "settings": cfg, "tasks": tasks, "scaling": scaling(cfg, seed, say)}
     result["load_average"] = {"before": list(load_before), "after": list(os.getloadavg()),
                               "cpus": os.cpu_count(), "what": "os.getloadavg(): 1, 5 and 15 minute averages"}
-    result["wall_time_s"] = time.perf_counter() - t_start
+    result["wall_time_s"] = clock.elapsed()
     if command is None:
         command = ["python", "scripts/rnn_study.py", *(["--quick"] if quick else []), "--seed", str(seed),
                    *(["--threads", str(threads)] if threads else []), "--out", str(out)]

@@ -51,7 +51,7 @@ SETTINGS = {
 DATASETS = ("random", "reversal")
 
 
-from transformer_anatomy.training.manifest import study_main  # noqa: E402  (after the sys.path line)
+from transformer_anatomy.training.manifest import start_study, study_main  # noqa: E402  (after the sys.path line)
 
 def make_data(kind: str, n_train: int, n_valid: int, length: int, seed: int):
     """A ``TaskData`` of ``length``-token strings over ``V - 4`` ordinary tokens (V = 1,000 with specials)."""
@@ -166,23 +166,14 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
     """Run both data sets, write ``seed003.json``, ``seed003-loss.png`` and ``seed003-manifest.json``."""
     from transformer_anatomy.training.manifest import write_study
 
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
-    started, t_start = time.time(), time.perf_counter()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    clock = start_study(out, threads, echo=(lambda line: print(line, flush=True)) if progress else None)
+    out, started, say = clock.out, clock.started, clock.say
     cfg = SETTINGS["quick" if quick else "full"]
-
-    def say(msg: str) -> None:
-        if progress:
-            print(f"[{time.perf_counter() - t_start:7.1f} s] {msg}", flush=True)
 
     runs = [train_one(kind, cfg, seed, say) for kind in DATASETS]
     result = {"seed": seed, "quick": quick, "V": V, "ln_V": math.log(V), "settings": cfg,
               "seed_claim": SEED_CLAIM,
-              "runs": runs, "wall_time_s": time.perf_counter() - t_start}
+              "runs": runs, "wall_time_s": clock.elapsed()}
     fig = figure(result)
     fig.savefig(out / "seed003-loss.png", dpi=110, transparent=True)
     write_study(out, "seed003", result, command=command or ["python", "scripts/seed003_study.py", *sys.argv[1:]],

@@ -61,7 +61,7 @@ SETTINGS = {
 }
 
 
-from transformer_anatomy.training.manifest import study_main  # noqa: E402  (after the sys.path line)
+from transformer_anatomy.training.manifest import start_study, study_main  # noqa: E402  (after the sys.path line)
 
 def cell_config(cfg: dict, factor: str | None = None, value=None) -> dict:
     """The base configuration with ``factor`` set to ``value`` (``None``: the base itself)."""
@@ -202,16 +202,9 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
     from transformer_anatomy.tasks import make_reversal_task
     from transformer_anatomy.training.manifest import write_study
 
-    if threads is not None:
-        torch.set_num_threads(threads)
-    started, t_start = time.time(), time.perf_counter()
+    clock = start_study(out, threads, echo=(lambda line: print(line, flush=True)) if progress else None)
+    out, started, say = clock.out, clock.started, clock.say
     cfg = SETTINGS["quick" if quick else "full"]
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-
-    def say(msg: str) -> None:
-        if progress:
-            print(f"[{time.perf_counter() - t_start:7.1f} s] {msg}", flush=True)
 
     data = make_reversal_task(**cfg["task"], rng=seed)
     cells: dict[tuple, dict] = {}  # the base cell appears in every factor's row: run it once
@@ -252,7 +245,7 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
     if command is None:
         command = ["python", "scripts/sweep_study.py", *(["--quick"] if quick else []), "--seed", str(seed),
                    *(["--threads", str(threads)] if threads else []), "--out", str(out)]
-    result["wall_time_s"] = time.perf_counter() - t_start
+    result["wall_time_s"] = clock.elapsed()
     write_study(out, NAME, result, command=command, seed=seed, quick=quick, started=started, root=REPO_ROOT,
                 files=list(figures))
     return result

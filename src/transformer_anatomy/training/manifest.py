@@ -169,6 +169,50 @@ def write_study(out: str | os.PathLike, name: str, result: dict, *, command: lis
     return manifest
 
 
+class StudyClock:
+    """The opening every ``scripts/<name>_study.py`` shares (:func:`start_study`): the output
+    folder, the start time for the manifest, the elapsed seconds, and a progress line writer.
+
+    Examples:
+        >>> import tempfile
+        >>> lines = []
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     clock = start_study(d, echo=lines.append)
+        ...     clock.say("data ready")
+        ...     clock.out.is_dir(), clock.elapsed() >= 0
+        (True, True)
+        >>> lines[0].endswith("s] data ready")
+        True
+    """
+
+    def __init__(self, out: str | os.PathLike, echo: Callable[[str], Any] | None = None) -> None:
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.started = time.time()  # for the manifest's "started"
+        self._t0 = time.perf_counter()
+        self._echo = echo
+
+    def elapsed(self) -> float:
+        """Seconds since the study started."""
+        return time.perf_counter() - self._t0
+
+    def say(self, msg: str) -> None:
+        """Hand ``"[  12.3 s] msg"`` to ``echo`` (nothing without one: the library prints nothing)."""
+        if self._echo is not None:
+            self._echo(f"[{self.elapsed():7.1f} s] {msg}")
+
+
+def start_study(out: str | os.PathLike, threads: int | None = None,
+                echo: Callable[[str], Any] | None = None) -> StudyClock:
+    """Set torch's threads (when given), create ``out``, start the clock: a :class:`StudyClock`."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    return StudyClock(out, echo)
+
+
+
 def study_arguments(name: str, description: str, argv: list[str] | None = None,
                     default_out: str | os.PathLike = "docs/results") -> argparse.Namespace:
     """The command line every ``scripts/<name>_study.py`` takes: ``--out``, ``--quick``, ``--seed``,
