@@ -175,6 +175,14 @@ def _pair(name: str):
                                  tn.LayerNorm(E, dtype=np.float64))
         ref = getattr(tt, name)(getattr(tt, layer)(E, H, F, dropout=0.0, **f64), 2, tt.LayerNorm(E, **f64))
         return ours, ref, inputs
+    if name == "RMSNorm":
+        ref = tt.RMSNorm(E, **f64)
+        torch.nn.init.normal_(ref.weight)
+        return tn.RMSNorm(E, dtype=np.float64), ref, (_x(3, E),)
+    if name == "SwiGLU":
+        return tn.SwiGLU(E, F, dtype=np.float64), tt.SwiGLU(E, F, **f64), (_x(3, E),)
+    if name == "RotaryEmbedding":
+        return tn.RotaryEmbedding(E, dtype=np.float64), tt.RotaryEmbedding(E, **f64), (np.arange(5)[None],)
     if name == "Transformer":
         cfg = dict(d_model=E, nhead=H, num_encoder_layers=1, num_decoder_layers=2, dim_feedforward=F, dropout=0.0)
         return tn.Transformer(**cfg, dtype=np.float64), tt.Transformer(**cfg, **f64), (_x(5, 3, E), _x(4, 3, E, seed=1))
@@ -191,7 +199,7 @@ def _pair(name: str):
 MODULES = ["Linear", "LayerNorm", "ReLU", "GELU", "Dropout", "Embedding", "PositionalEncoding",
            "LearnedPositionalEmbedding", "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
            "TransformerEncoder", "TransformerDecoder", "Transformer", "Seq2SeqTransformer", "TransformerClassifier",
-           "TransformerTagger", "TransformerQA"]
+           "TransformerTagger", "TransformerQA", "RMSNorm", "SwiGLU", "RotaryEmbedding"]
 
 
 def test_every_shared_module_is_checked():
@@ -223,6 +231,10 @@ def test_the_functions_agree():
     _same(tn.softmax(x), tt.softmax(_t(x)))
     _same(tn.log_softmax(x, axis=1), tt.log_softmax(_t(x), axis=1))
     _same(tn.sinusoidal_table(7, E), tt.sinusoidal_table(7, E))
+    q4, k4 = _x(2, H, 5, 4), _x(2, H, 5, 4, seed=1)
+    cos, sin = tn.RotaryEmbedding(4, dtype=np.float64)(np.arange(5)[None])
+    _same(tn.rotate_half(q4), tt.rotate_half(_t(q4)))
+    _same(tn.apply_rotary(q4, k4, cos, sin), tt.apply_rotary(_t(q4), _t(k4), _t(cos), _t(sin)))
     ids = np.array([[3, 0, 0]])
     assert (tn.make_key_padding_mask(ids, 0) == tt.make_key_padding_mask(_t(ids), 0).numpy()).all()
     assert np.array_equal(tn.generate_square_subsequent_mask(4, dtype=np.float64),

@@ -39,6 +39,9 @@ def build(cls):
         tt.TransformerClassifier: lambda: tt.TransformerClassifier(V, 3, **layer),
         tt.TransformerTagger: lambda: tt.TransformerTagger(V, 3, **layer),
         tt.TransformerQA: lambda: tt.TransformerQA(V, **layer),
+        tt.RMSNorm: lambda: tt.RMSNorm(8),
+        tt.RotaryEmbedding: lambda: tt.RotaryEmbedding(8),
+        tt.SwiGLU: lambda: tt.SwiGLU(8, 16),
     }[cls]()
 
 
@@ -47,6 +50,7 @@ def test_every_class_of_ours_is_covered_here():
         "PositionalEncoding", "LearnedPositionalEmbedding", "MultiheadAttention", "TransformerEncoderLayer",
         "TransformerDecoderLayer", "TransformerEncoder", "TransformerDecoder", "Transformer",
         "Seq2SeqTransformer", "TransformerClassifier", "TransformerTagger", "TransformerQA",
+        "RMSNorm", "RotaryEmbedding", "SwiGLU",
     }
 
 

@@ -43,6 +43,7 @@ from .embeddings import (
 )
 from .encoder_models import QA_PAD_LOGIT, TransformerClassifier, TransformerQA, TransformerTagger
 from .linear import Linear
+from .llama import RMSNorm, RotaryEmbedding, SwiGLU, apply_rotary, apply_rotary_backward, rotate_half
 from .loss import CrossEntropyLoss
 from .masks import generate_square_subsequent_mask, make_key_padding_mask, merge_masks, sliding_window_mask, to_additive_mask
 from .module import Module, StateDictError, num_parameters
@@ -60,6 +61,12 @@ from .transformer import (
 )
 
 __all__ = [
+    "RMSNorm",
+    "RotaryEmbedding",
+    "SwiGLU",
+    "apply_rotary",
+    "apply_rotary_backward",
+    "rotate_half",
     "Module",
     "ModuleList",
     "num_parameters",

@@ -31,6 +31,7 @@ from transformer_anatomy.torch.encoder_models import (
 )
 from transformer_anatomy.torch.kv_cache import KVCache
 from transformer_anatomy.torch.layers import GELU, Dropout, Embedding, LayerNorm, Linear, ReLU
+from transformer_anatomy.torch.llama import RMSNorm, RotaryEmbedding, SwiGLU, apply_rotary, rotate_half
 from transformer_anatomy.torch.masks import generate_square_subsequent_mask, make_key_padding_mask, sliding_window_mask
 from transformer_anatomy.torch.seq2seq import Seq2SeqTransformer
 from transformer_anatomy.torch.softmax import log_softmax, softmax
@@ -44,6 +45,11 @@ from transformer_anatomy.torch.transformer import (
 )
 
 __all__ = [
+    "RMSNorm",
+    "RotaryEmbedding",
+    "SwiGLU",
+    "apply_rotary",
+    "rotate_half",
     "Linear",
     "Embedding",
     "PositionalEncoding",
