@@ -29,7 +29,19 @@ PLATEAU_METRICS = ("main", "loss")
 # --8<-- [start:train_config]
 @dataclass
 class TrainConfig:
-    """How to train one model on one task (both backends read the same fields)."""
+    """How to train one model on one task (both backends read the same fields).
+
+    Every field is checked when the config is made; a bad value raises ``ValueError`` naming it.
+
+    Examples:
+        >>> cfg = TrainConfig(kind="classification", max_steps=200, batch_size=64)
+        >>> cfg.lr, cfg.schedule, cfg.warmup
+        (0.001, 'cosine', 100)
+        >>> TrainConfig(lr=float("inf"))
+        Traceback (most recent call last):
+        ...
+        ValueError: invalid TrainConfig.lr: inf (expected a finite number > 0)
+    """
 
     kind: str = "seq2seq"  # what the model does: seq2seq | classification | tagging | qa
     max_steps: int = 1000  # optimizer steps in total (one step = `accumulate` micro-batches)

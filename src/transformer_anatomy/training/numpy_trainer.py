@@ -66,6 +66,18 @@ class NumpyTrainer(Trainer):
         ``tgt_out`` ``(N, T)``; classification ``(N, C)`` with ``label`` ``(N,)``; tagging
         ``(N, S, C)`` with ``tags`` ``(N, S)``; QA 2 x ``(N, S)`` with ``start``, ``end``
         ``(N,)``. Greedy decoding returns ids ``(N, L)`` (``<sos>`` first).
+
+    Examples:
+        >>> from transformer_anatomy.numpy import Seq2SeqTransformer
+        >>> from transformer_anatomy.tasks import make_reversal_task
+        >>> data = make_reversal_task(n_train=40, n_valid=16, n_test=16, min_len=3, max_len=6, num_symbols=6, rng=1)
+        >>> V = len(data.src_vocab)
+        >>> model = Seq2SeqTransformer(V, V, d_model=16, nhead=2, num_encoder_layers=1, num_decoder_layers=1,
+        ...                            dim_feedforward=32, rng=np.random.default_rng(0))
+        >>> trainer = NumpyTrainer(model, data, TrainConfig(max_steps=3, batch_size=8, eval_every=3))
+        >>> _ = trainer.fit()
+        >>> trainer.step, trainer.history["eval"][-1]["step"]
+        (3, 3)
     """
 
     backend = "numpy"

@@ -85,6 +85,20 @@ class TorchTrainer(Trainer):
     Shape:
         As :class:`~transformer_anatomy.training.loop.Trainer`; under DDP each rank's share of
         a micro-batch is ``(ceil(N / P), S)`` or one row fewer.
+
+    Examples:
+        >>> import torch
+        >>> from transformer_anatomy.tasks import make_reversal_task
+        >>> from transformer_anatomy.torch import Seq2SeqTransformer
+        >>> data = make_reversal_task(n_train=40, n_valid=16, n_test=16, min_len=3, max_len=6, num_symbols=6, rng=1)
+        >>> V = len(data.src_vocab)
+        >>> _ = torch.manual_seed(0)
+        >>> model = Seq2SeqTransformer(V, V, d_model=16, nhead=2, num_encoder_layers=1, num_decoder_layers=1,
+        ...                            dim_feedforward=32)
+        >>> trainer = TorchTrainer(model, data, TrainConfig(max_steps=3, batch_size=8, eval_every=3, log_every=1))
+        >>> _ = trainer.fit()
+        >>> trainer.step, len(trainer.history["train"]), sorted(trainer.evaluate("test"))
+        (3, 3, ['decoded_token_accuracy', 'exact_match', 'loss', 'token_accuracy'])
     """
 
     backend = "torch"
