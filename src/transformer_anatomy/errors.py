@@ -56,6 +56,7 @@ __all__ = [
     "check_positive_int",
     "check_probability",
     "check_qkv_shapes",
+    "check_rotary",
     "check_seed",
     "check_token_id",
 ]
@@ -291,6 +292,28 @@ def check_qkv_shapes(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape
         raise ValueError(f"{where}: q {q} and k {k} must have the same feature size D (last axis)")
     if k[-2] != v[-2]:
         raise ValueError(f"{where}: k {k} and v {v} must have the same length S (second-to-last axis)")
+
+
+def check_rotary(head_dim: Any, max_position_embeddings: Any, rope_theta: Any, rope_type: Any) -> tuple[int, int, float]:
+    """The arguments of ``RotaryEmbedding`` (both backends): ``(head_dim, max_position_embeddings,
+    rope_theta)`` checked, or an error naming the argument and its value.
+
+    Examples:
+        >>> check_rotary(8, 2048, 10000.0, "default")
+        (8, 2048, 10000.0)
+        >>> check_rotary(7, 2048, 10000.0, "default")
+        Traceback (most recent call last):
+        ...
+        ValueError: head_dim must be even for rotary embedding, got head_dim=7
+    """
+    head_dim = check_positive_int("head_dim", head_dim)
+    if head_dim % 2:
+        raise ValueError(f"head_dim must be even for rotary embedding, got head_dim={head_dim!r}")
+    max_position_embeddings = check_positive_int("max_position_embeddings", max_position_embeddings)
+    rope_theta = check_number("rope_theta", rope_theta, minimum=0.0, min_open=True)
+    if rope_type != "default":
+        raise ValueError(f"rope_type must be 'default' (no RoPE scaling is implemented), got rope_type={rope_type!r}")
+    return head_dim, max_position_embeddings, rope_theta
 
 
 def describe_dtype(dtype: Any) -> str:

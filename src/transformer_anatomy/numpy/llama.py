@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from transformer_anatomy.errors import check_bool, check_number
+from transformer_anatomy.errors import check_bool, check_number, check_rotary
 
 from .linear import Linear
 from .module import Module, as_float_input, check_dtype, check_positive, make_rng
@@ -248,13 +248,8 @@ class RotaryEmbedding(Module):
     def __init__(self, head_dim: int, max_position_embeddings: int = 2048, rope_theta: float = 10000.0,
                  *, rope_type: str = "default", dtype: Any = np.float32) -> None:
         super().__init__()
-        self.head_dim = check_positive("head_dim", head_dim)
-        if self.head_dim % 2:
-            raise ValueError(f"head_dim must be even for rotary embedding, got head_dim={head_dim!r}")
-        self.max_position_embeddings = check_positive("max_position_embeddings", max_position_embeddings)
-        self.rope_theta = check_number("rope_theta", rope_theta, minimum=0.0, min_open=True)
-        if rope_type != "default":
-            raise ValueError(f"rope_type must be 'default' (no RoPE scaling is implemented), got rope_type={rope_type!r}")
+        self.head_dim, self.max_position_embeddings, self.rope_theta = check_rotary(
+            head_dim, max_position_embeddings, rope_theta, rope_type)
         self.rope_type = rope_type
         self._dtype = check_dtype(dtype)
         self._on_dtype_change(self._dtype)

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from transformer_anatomy.errors import check_bool, check_number, check_positive_int
+from transformer_anatomy.errors import check_bool, check_number, check_positive_int, check_rotary
 
 from ._checks import check_float_input, check_tensor, param_dtype
 from .module import ModuleMixin
@@ -144,13 +144,8 @@ class RotaryEmbedding(ModuleMixin, nn.Module):
                  rope_type: str = "default", device: torch.device | str | None = None,
                  dtype: torch.dtype | None = None) -> None:
         super().__init__()
-        self.head_dim = check_positive_int("head_dim", head_dim)
-        if self.head_dim % 2:
-            raise ValueError(f"head_dim must be even for rotary embedding, got head_dim={head_dim!r}")
-        self.max_position_embeddings = check_positive_int("max_position_embeddings", max_position_embeddings)
-        self.rope_theta = check_number("rope_theta", rope_theta, minimum=0.0, min_open=True)
-        if rope_type != "default":
-            raise ValueError(f"rope_type must be 'default' (no RoPE scaling is implemented), got rope_type={rope_type!r}")
+        self.head_dim, self.max_position_embeddings, self.rope_theta = check_rotary(
+            head_dim, max_position_embeddings, rope_theta, rope_type)
         self.rope_type = rope_type
         dtype = dtype or torch.get_default_dtype()
         self.register_buffer("inv_freq", self._inv_freq(device, dtype), persistent=False)
