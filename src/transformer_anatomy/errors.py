@@ -58,6 +58,7 @@ __all__ = [
     "check_qkv_shapes",
     "check_rotary",
     "check_seed",
+    "UnsupportedConfigError",
     "check_token_id",
 ]
 
@@ -83,6 +84,12 @@ class BackwardError(RuntimeError):
 
 class BackwardShapeError(BackwardError, ValueError):
     """The gradient given to ``backward`` does not have the shape of the forward output."""
+
+
+class UnsupportedConfigError(ValueError):
+    """A HuggingFace config field whose value our models do not implement (``from_hf``): the
+    message names the field and its value, e.g. ``"rope_scaling={'rope_type': 'linear'} is not
+    supported: only the default RoPE"``. A ``ValueError``: a bad argument, caught at the boundary."""
 
 
 class CheckpointError(RuntimeError):
