@@ -183,6 +183,8 @@ def _pair(name: str):
         return tn.SwiGLU(E, F, dtype=np.float64), tt.SwiGLU(E, F, **f64), (_x(3, E),)
     if name == "RotaryEmbedding":
         return tn.RotaryEmbedding(E, dtype=np.float64), tt.RotaryEmbedding(E, **f64), (np.arange(5)[None],)
+    if name in DECODER_ONLY:
+        return _decoder_only_pair(name, f64)
     if name == "Transformer":
         cfg = dict(d_model=E, nhead=H, num_encoder_layers=1, num_decoder_layers=2, dim_feedforward=F, dropout=0.0)
         return tn.Transformer(**cfg, dtype=np.float64), tt.Transformer(**cfg, **f64), (_x(5, 3, E), _x(4, 3, E, seed=1))
@@ -196,15 +198,43 @@ def _pair(name: str):
     return (getattr(tn, name)(V, 3, **small, dtype=np.float64), getattr(tt, name)(V, 3, **small).double(), (ids,))
 
 
-MODULES = ["Linear", "LayerNorm", "ReLU", "GELU", "Dropout", "Embedding", "PositionalEncoding",
+DECODER_ONLY = ["Conv1D", "GPT2MLP", "GPT2Attention", "GPT2Block", "GPT2Model", "GPT2LMHeadModel",
+                "LlamaAttention", "LlamaDecoderLayer", "LlamaModel", "LlamaForCausalLM"]
+
+
+def _decoder_only_pair(name: str, f64: dict):
+    """The GPT-2 and Llama modules (defaults except the sizes), on float64 input or token ids."""
+    x, ids = _x(2, 5, E), np.array([[3, 4, 5, 6, 0], [7, 8, 9, 1, 2]])
+    a, b = getattr(tn, name), getattr(tt, name)
+    if name == "Conv1D":
+        return a(F, E, dtype=np.float64), b(F, E, **f64), (x,)
+    if name == "GPT2MLP":
+        return a(E, F, dtype=np.float64), b(E, F, **f64), (x,)
+    if name in ("GPT2Attention", "GPT2Block"):
+        return a(E, H, dtype=np.float64), b(E, H, **f64), (x,)
+    if name.startswith("GPT2"):
+        return a(V, n_embd=E, n_head=H, dtype=np.float64), b(V, n_embd=E, n_head=H, **f64), (ids,)
+    cos, sin = tn.RotaryEmbedding(E // H, dtype=np.float64)(np.arange(5))  # (T, D) each
+    if name == "LlamaAttention":
+        return a(E, H, dtype=np.float64), b(E, H, **f64), (x, cos, sin)
+    if name == "LlamaDecoderLayer":
+        return a(E, F, H, dtype=np.float64), b(E, F, H, **f64), (x, cos, sin)
+    sizes = dict(hidden_size=E, intermediate_size=F, num_attention_heads=H)
+    return a(V, **sizes, dtype=np.float64), b(V, **sizes, **f64), (ids,)
+
+
+MODULES = DECODER_ONLY + ["Linear", "LayerNorm", "ReLU", "GELU", "Dropout", "Embedding", "PositionalEncoding",
            "LearnedPositionalEmbedding", "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
            "TransformerEncoder", "TransformerDecoder", "Transformer", "Seq2SeqTransformer", "TransformerClassifier",
            "TransformerTagger", "TransformerQA", "RMSNorm", "SwiGLU", "RotaryEmbedding"]
 
 
+ABSTRACT = {"CausalLM"}  # the decoder-only models' base (generate); checked through its subclasses
+
+
 def test_every_shared_module_is_checked():
     modules = {n for n in SHARED if inspect.isclass(getattr(tn, n)) and issubclass(getattr(tn, n), tn.Module)}
-    assert modules == set(MODULES)
+    assert modules == set(MODULES) | ABSTRACT
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -260,3 +290,26 @@ def test_greedy_decode_gives_the_same_tokens_and_keeps_the_mode(training):
     for backend in (ours, ref):
         assert backend.training == training and not backend.transformer.encoder.training
         assert backend.transformer.decoder.training == training
+
+
+def test_the_decoder_only_functions_agree():
+    q, k, v = _x(2, 4, 3, 5), _x(2, 2, 6, 5, seed=1), _x(2, 2, 6, 5, seed=2)  # GQA: H = 4, Hk = 2, T < S
+    pad = np.zeros((2, 6), dtype=bool)
+    pad[1, -2:] = True
+    _same(tn.causal_attention(q, k, v, pad), tt.causal_attention(_t(q), _t(k), _t(v), _t(pad)))
+    logits = _x(3, V, seed=4)
+    for kwargs in (dict(), dict(temperature=0.7), dict(top_k=3), dict(top_p=0.8), dict(temperature=1.3, top_k=5, top_p=0.6)):
+        np.testing.assert_array_equal(tn.warp_logits(logits, **kwargs), tt.warp_logits(_t(logits), **kwargs).numpy())
+
+
+@pytest.mark.parametrize("name", ["GPT2LMHeadModel", "LlamaForCausalLM"])
+@pytest.mark.parametrize("training", [True, False])
+def test_generate_gives_the_same_tokens_and_keeps_the_mode(name, training):
+    ours, ref, (ids,) = _pair(name)
+    _load(ours, ref)
+    ours.train(training), ref.train(training)
+    for use_cache in (True, False):
+        with torch.no_grad():
+            expected = ref.generate(_t(ids), max_new_tokens=6, use_cache=use_cache)
+        assert ours.generate(ids, max_new_tokens=6, use_cache=use_cache).tolist() == expected.tolist()
+    assert ours.training == training and ref.training == training

@@ -17,10 +17,14 @@ from transformer_anatomy.torch.module import ModuleMixin, check_state_dict, eval
 V = 11
 
 
+ABSTRACT = {tt.CausalLM}  # the decoder-only models' base (generate only): checked through its subclasses
+
+
 def our_module_classes():
     """Every class exported by transformer_anatomy.torch that is ours (not torch.nn's own)."""
     return [obj for name in tt.__all__ if inspect.isclass(obj := getattr(tt, name))
-            and issubclass(obj, nn.Module) and obj.__module__.startswith("transformer_anatomy.")]
+            and issubclass(obj, nn.Module) and obj.__module__.startswith("transformer_anatomy.")
+            and obj not in ABSTRACT]
 
 
 def build(cls):
@@ -42,6 +46,16 @@ def build(cls):
         tt.RMSNorm: lambda: tt.RMSNorm(8),
         tt.RotaryEmbedding: lambda: tt.RotaryEmbedding(8),
         tt.SwiGLU: lambda: tt.SwiGLU(8, 16),
+        tt.Conv1D: lambda: tt.Conv1D(16, 8),
+        tt.GPT2MLP: lambda: tt.GPT2MLP(8, 16),
+        tt.GPT2Attention: lambda: tt.GPT2Attention(8, 2),
+        tt.GPT2Block: lambda: tt.GPT2Block(8, 2),
+        tt.GPT2Model: lambda: tt.GPT2Model(V, 8, 1, 2, 16),
+        tt.GPT2LMHeadModel: lambda: tt.GPT2LMHeadModel(V, 8, 1, 2, 16),  # tied: the head counted once
+        tt.LlamaAttention: lambda: tt.LlamaAttention(8, 4, 2),
+        tt.LlamaDecoderLayer: lambda: tt.LlamaDecoderLayer(8, 16, 4, 2),
+        tt.LlamaModel: lambda: tt.LlamaModel(V, 8, 16, 1, 4, 2),
+        tt.LlamaForCausalLM: lambda: tt.LlamaForCausalLM(V, 8, 16, 1, 4, 2),
     }[cls]()
 
 
@@ -50,7 +64,8 @@ def test_every_class_of_ours_is_covered_here():
         "PositionalEncoding", "LearnedPositionalEmbedding", "MultiheadAttention", "TransformerEncoderLayer",
         "TransformerDecoderLayer", "TransformerEncoder", "TransformerDecoder", "Transformer",
         "Seq2SeqTransformer", "TransformerClassifier", "TransformerTagger", "TransformerQA",
-        "RMSNorm", "RotaryEmbedding", "SwiGLU",
+        "RMSNorm", "RotaryEmbedding", "SwiGLU", "Conv1D", "GPT2MLP", "GPT2Attention", "GPT2Block",
+        "GPT2Model", "GPT2LMHeadModel", "LlamaAttention", "LlamaDecoderLayer", "LlamaModel", "LlamaForCausalLM",
     }
 
 

@@ -6,9 +6,12 @@ follows one pattern: ``out = m.forward(...)``, ``dx = m.backward(dout)``, ``m.pa
 ``m.grads``, ``m.train()``/``m.eval()``, ``m.state_dict()``/``m.load_state_dict()``.
 
 The files mirror :mod:`transformer_anatomy.torch`: ``attention.py``, ``masks.py``,
-``embeddings.py``, ``transformer.py``, ``seq2seq.py``, ``encoder_models.py``, ``softmax.py``
+``embeddings.py``, ``transformer.py``, ``seq2seq.py``, ``encoder_models.py``, ``softmax.py``,
+and for the decoder-only models ``causal_lm.py`` (causal grouped-query attention,
+``generate``), ``kv_cache.py``, ``gpt2.py``, ``llama.py`` and ``hf.py`` (``from_hf``)
 (plus the modules torch provides itself: ``linear.py``, ``normalization.py``, ``dropout.py``,
-``activation.py``, ``loss.py``, ``optim.py``, ``init.py``). The names both backends export
+``activation.py``, ``loss.py``, ``optim.py``, ``init.py``; and ``flash.py``, FlashAttention's
+tiled forward and backward, which exists in NumPy only). The names both backends export
 take the same arguments with the same defaults (``batch_first=False`` as ``torch.nn``);
 ``tests/test_backend_parity.py`` checks it.
 
@@ -31,6 +34,7 @@ from .attention import (
     scaled_dot_product_attention,
     scaled_dot_product_attention_backward,
 )
+from .causal_lm import CausalLM, causal_attention, causal_attention_backward, warp_logits
 from .convert import from_torch
 from .dropout import Dropout
 from .gradcheck import max_relative_error, numerical_gradient
@@ -42,8 +46,34 @@ from .embeddings import (
     sinusoidal_table,
 )
 from .encoder_models import QA_PAD_LOGIT, TransformerClassifier, TransformerQA, TransformerTagger
+from .flash import flash_attention, flash_attention_backward, flash_attention_forward
+from .gpt2 import (
+    Conv1D,
+    GPT2Attention,
+    GPT2Block,
+    GPT2LMHeadModel,
+    GPT2MLP,
+    GPT2Model,
+    check_gpt2_config,
+    gpt2_from_hf,
+)
+from .hf import check_hf_config, from_hf
+from .kv_cache import KVCache
 from .linear import Linear
-from .llama import RMSNorm, RotaryEmbedding, SwiGLU, apply_rotary, apply_rotary_backward, rotate_half
+from .llama import (
+    LlamaAttention,
+    LlamaDecoderLayer,
+    LlamaForCausalLM,
+    LlamaModel,
+    RMSNorm,
+    RotaryEmbedding,
+    SwiGLU,
+    apply_rotary,
+    apply_rotary_backward,
+    check_llama_config,
+    llama_from_hf,
+    rotate_half,
+)
 from .loss import CrossEntropyLoss
 from .masks import generate_square_subsequent_mask, make_key_padding_mask, merge_masks, sliding_window_mask, to_additive_mask
 from .module import Module, StateDictError, num_parameters
@@ -61,6 +91,30 @@ from .transformer import (
 )
 
 __all__ = [
+    "CausalLM",
+    "causal_attention",
+    "causal_attention_backward",
+    "warp_logits",
+    "KVCache",
+    "flash_attention",
+    "flash_attention_forward",
+    "flash_attention_backward",
+    "Conv1D",
+    "GPT2Attention",
+    "GPT2MLP",
+    "GPT2Block",
+    "GPT2Model",
+    "GPT2LMHeadModel",
+    "check_gpt2_config",
+    "gpt2_from_hf",
+    "LlamaAttention",
+    "LlamaDecoderLayer",
+    "LlamaModel",
+    "LlamaForCausalLM",
+    "check_llama_config",
+    "llama_from_hf",
+    "from_hf",
+    "check_hf_config",
     "RMSNorm",
     "RotaryEmbedding",
     "SwiGLU",

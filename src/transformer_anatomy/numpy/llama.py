@@ -1,19 +1,24 @@
-"""Llama's pieces in NumPy, with hand-written backward passes: RMSNorm, rotary position
-embedding (RoPE) and the SwiGLU feed-forward.
+"""Llama in NumPy, with hand-written backward passes: its pieces (RMSNorm, rotary position
+embedding (RoPE), the SwiGLU feed-forward) and the whole decoder-only model (grouped-query
+attention with a KV cache, ``LlamaDecoderLayer``, ``LlamaModel``, ``LlamaForCausalLM``), plus
+``llama_from_hf`` / ``check_llama_config`` to copy a HuggingFace model.
 
 Sources: RMSNorm, Zhang & Sennrich 2019, "Root Mean Square Layer Normalization"; RoPE, Su et
 al. 2021, "RoFormer" (section 3.2; HF pairs coordinates ``(i, i + D/2)``, not RoFormer's
-adjacent ``(2i, 2i+1)``); SwiGLU, Shazeer 2020, "GLU Variants Improve Transformer". Each
-follows HuggingFace's ``transformers.models.llama.modeling_llama`` (``LlamaRMSNorm``,
-``LlamaRotaryEmbedding``, ``rotate_half`` / ``apply_rotary_pos_emb``, ``LlamaMLP``), with the
-same parameter names, so a HF state dict loads with ``strict=True``.
+adjacent ``(2i, 2i+1)``); SwiGLU, Shazeer 2020, "GLU Variants Improve Transformer"; GQA,
+Ainslie et al. 2023; Touvron et al. 2023, "LLaMA". Each follows HuggingFace's
+``transformers.models.llama.modeling_llama`` (``LlamaRMSNorm``, ``LlamaRotaryEmbedding``,
+``rotate_half`` / ``apply_rotary_pos_emb``, ``LlamaMLP``, ``LlamaAttention``,
+``LlamaDecoderLayer``, ``LlamaModel``, ``LlamaForCausalLM``), with the same parameter names,
+so a HF state dict loads with ``strict=True`` and ``grads`` has the keys of HF's
+``named_parameters()``.
 
 One difference, on purpose: HF computes RMSNorm and the RoPE angles in float32 whatever the
 model's dtype (``hidden_states.to(torch.float32)``; ``inv_freq`` in ``torch.float``), so a
 float64 HF model is only float32-accurate there. Here everything is computed in the module's
 dtype: in float32 the arithmetic is HF's, in float64 it is float64 throughout.
 
-Page: ``docs/gpt2-llama.md`` (planned: "GPT-2 and Llama, piece by piece").
+Page: ``docs/gpt2-llama.md`` ("GPT-2 and Llama, piece by piece").
 """
 
 from __future__ import annotations
@@ -22,12 +27,24 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from transformer_anatomy.errors import check_bool, check_number, check_rotary
+from transformer_anatomy.errors import (
+    BackwardError,
+    StateDictError,
+    UnsupportedConfigError,
+    check_bool,
+    check_number,
+    check_rotary,
+)
 
+from .causal_lm import CausalLM
 from .linear import Linear
 from .module import Module, as_float_input, check_dtype, check_positive, make_rng
 
 __all__ = [
+    "LlamaAttention",
+    "LlamaDecoderLayer",
+    "LlamaForCausalLM",
+    "LlamaModel",
     "RMSNorm",
     "RMSNormCache",
     "RotaryEmbedding",
@@ -35,6 +52,8 @@ __all__ = [
     "SwiGLUCache",
     "apply_rotary",
     "apply_rotary_backward",
+    "check_llama_config",
+    "llama_from_hf",
     "rotate_half",
 ]
 
@@ -365,3 +384,512 @@ class SwiGLU(Module):
 
     def extra_repr(self) -> str:
         return f"hidden_size={self.hidden_size}, intermediate_size={self.intermediate_size}"
+
+
+# -- the model: attention, decoder layer, LlamaModel, LlamaForCausalLM -------------------------
+def _check_heads(hidden_size: Any, num_attention_heads: Any, num_key_value_heads: Any) -> tuple[int, int, int]:
+    """``(E, H, Hk)`` checked: ``H`` divides ``E``, ``Hk`` divides ``H`` (``None`` means ``H``)."""
+    E = check_positive("hidden_size", hidden_size)
+    H = check_positive("num_attention_heads", num_attention_heads)
+    Hk = H if num_key_value_heads is None else check_positive("num_key_value_heads", num_key_value_heads)
+    if E % H:
+        raise ValueError(f"hidden_size={E} is not divisible by num_attention_heads={H}")
+    if H % Hk:
+        raise ValueError(f"num_attention_heads={H} is not divisible by num_key_value_heads={Hk}")
+    return E, H, Hk
+
+
+def _init_normal(module: Module, rng: np.random.Generator, std: float = 0.02) -> None:
+    """HF's ``_init_weights`` with ``initializer_range=std``: every ``Linear`` weight
+    ``N(0, std)``, biases zero (norms keep their ones)."""
+    for _, m in module.named_modules():
+        if isinstance(m, Linear):
+            m.weight[...] = rng.normal(0.0, std, m.weight.shape)
+            if m.has_bias:
+                m.bias[...] = 0.0
+
+
+class LlamaAttentionCache(NamedTuple):
+    """What :meth:`LlamaAttention.backward` needs: the angles and the attention's cache.
+
+    Shape:
+        cos, sin: ``(T, D)``; attn: see :class:`~transformer_anatomy.numpy.causal_lm.CausalAttentionCache`.
+    """
+
+    cos: np.ndarray  # (T, D)
+    sin: np.ndarray  # (T, D)
+    attn: Any  # CausalAttentionCache
+    cached: bool  # the forward used a KV cache (no backward then)
+
+
+class LlamaAttention(Module):
+    """Llama's self-attention (HF ``LlamaAttention``): projections, RoPE, grouped-query causal
+    attention, output projection.
+
+    ``q_proj`` ``(H·D, E)``, ``k_proj`` / ``v_proj`` ``(Hk·D, E)``, ``o_proj`` ``(E, H·D)``
+    (biases with ``attention_bias``), ``D = E / H``. The queries and keys are rotated by
+    :func:`apply_rotary` before the attention; with a KV cache the rotated keys are stored.
+
+    Args:
+        hidden_size: ``E``. num_attention_heads: ``H`` (divides ``E``).
+        num_key_value_heads: ``Hk`` (divides ``H``; ``None``: ``H``, plain multi-head).
+        attention_bias: biases on the four projections (HF's ``attention_bias``).
+        dtype: float32 (default) or float64. rng: generator or seed, ``N(0, 0.02)`` weights.
+
+    Shape:
+        x ``(N, T, E)``, cos/sin ``(T, D)`` -> ``(N, T, E)``; backward: dy ``(N, T, E)`` -> dx ``(N, T, E)``.
+
+    Examples:
+        >>> attn = LlamaAttention(8, 4, 2, dtype=np.float64, rng=0)
+        >>> cos, sin = RotaryEmbedding(2, dtype=np.float64)(np.arange(3))
+        >>> y = attn(np.ones((1, 3, 8)), cos, sin)
+        >>> y.shape, attn.backward(np.ones_like(y)).shape, attn.k_proj.weight.shape
+        ((1, 3, 8), (1, 3, 8), (4, 8))
+    """
+
+    def __init__(self, hidden_size: int, num_attention_heads: int, num_key_value_heads: int | None = None,
+                 attention_bias: bool = False, *, dtype: Any = np.float32,
+                 rng: np.random.Generator | int | None = None) -> None:
+        super().__init__()
+        E, H, Hk = _check_heads(hidden_size, num_attention_heads, num_key_value_heads)
+        bias = check_bool("attention_bias", attention_bias)
+        self.hidden_size, self.num_heads, self.num_key_value_heads = E, H, Hk
+        self.head_dim = E // H
+        dt = check_dtype(dtype)
+        self._dtype = dt
+        rng = make_rng(rng)
+        D = self.head_dim
+        self.q_proj = Linear(E, H * D, bias=bias, dtype=dt, rng=rng)
+        self.k_proj = Linear(E, Hk * D, bias=bias, dtype=dt, rng=rng)
+        self.v_proj = Linear(E, Hk * D, bias=bias, dtype=dt, rng=rng)
+        self.o_proj = Linear(H * D, E, bias=bias, dtype=dt, rng=rng)
+        _init_normal(self, rng)
+
+    # --8<-- [start:llama_attention]
+    def forward(self, x: np.ndarray, cos: np.ndarray, sin: np.ndarray,
+                key_padding_mask: np.ndarray | None = None, *, layer_cache: dict | None = None) -> np.ndarray:
+        """Project, rotate, (append to the cache,) attend causally, project back.
+
+        Args:
+            x: ``(N, T, E)``. cos, sin: the angles of the ``T`` positions, ``(T, D)``.
+            key_padding_mask: ``(N, S)`` bool, True = padding; ``S = t + T`` with a cache.
+            layer_cache: one layer's dict of a :class:`~transformer_anatomy.numpy.kv_cache.KVCache`
+                (``self_k``, ``self_v``: ``(N, Hk, t, D)``), extended in place.
+        """
+        from .causal_lm import causal_attention
+
+        x = self._input("x", x)
+        if x.ndim != 3 or x.shape[-1] != self.hidden_size:
+            raise ValueError(f"x has shape {x.shape}, expected (N, T, hidden_size={self.hidden_size})")
+        N, T, _ = x.shape
+        H, Hk, D = self.num_heads, self.num_key_value_heads, self.head_dim
+        q = self.q_proj.forward(x).reshape(N, T, H, D).transpose(0, 2, 1, 3)  # (N, T, H·D) -> (N, H, T, D)
+        k = self.k_proj.forward(x).reshape(N, T, Hk, D).transpose(0, 2, 1, 3)  # (N, T, Hk·D) -> (N, Hk, T, D)
+        v = self.v_proj.forward(x).reshape(N, T, Hk, D).transpose(0, 2, 1, 3)  # (N, T, Hk·D) -> (N, Hk, T, D)
+        q, k = apply_rotary(q, k, cos, sin)  # rotate by each position's angles
+        if layer_cache is not None:  # the t cached positions first: (N, Hk, t, D) + (N, Hk, T, D) -> (N, Hk, t+T, D)
+            if "self_k" in layer_cache:
+                k = np.concatenate([layer_cache["self_k"], k], axis=2)
+                v = np.concatenate([layer_cache["self_v"], v], axis=2)
+            layer_cache["self_k"], layer_cache["self_v"] = k, v
+        out, attn = causal_attention(q, k, v, key_padding_mask, return_cache=True)  # (N, H, T, D)
+        y = self.o_proj.forward(out.transpose(0, 2, 1, 3).reshape(N, T, H * D))  # (N, H, T, D) -> (N, T, E)
+        return self._forwarded(y, cache=LlamaAttentionCache(np.asarray(cos), np.asarray(sin), attn,
+                                                            layer_cache is not None))
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        """Back through ``o_proj``, the attention (:func:`causal_attention_backward`), the
+        rotation (:func:`apply_rotary_backward`) and the three projections, whose input
+        gradients add up.
+
+        Shape:
+            dy ``(N, T, E)`` -> dx ``(N, T, E)``; fills the projections' gradients.
+        """
+        from .causal_lm import causal_attention_backward
+
+        dy = self._grad_input("dy", dy)
+        cos, sin, attn, cached = self._cached()
+        if cached:
+            raise BackwardError("LlamaAttention.backward after a forward with a KV cache: not supported")
+        N, T, _ = dy.shape
+        H, Hk, D = self.num_heads, self.num_key_value_heads, self.head_dim
+        dout = self.o_proj.backward(dy).reshape(N, T, H, D).transpose(0, 2, 1, 3)  # (N, T, E) -> (N, H, T, D)
+        dq, dk, dv = causal_attention_backward(dout, attn)  # (N, H, T, D), (N, Hk, T, D) x 2
+        dq, dk = apply_rotary_backward(dq, dk, cos, sin)  # undo the rotation
+        dx = self.q_proj.backward(dq.transpose(0, 2, 1, 3).reshape(N, T, H * D))  # (N, H, T, D) -> (N, T, E)
+        dx += self.k_proj.backward(dk.transpose(0, 2, 1, 3).reshape(N, T, Hk * D))
+        dx += self.v_proj.backward(dv.transpose(0, 2, 1, 3).reshape(N, T, Hk * D))
+        return dx
+    # --8<-- [end:llama_attention]
+
+    def extra_repr(self) -> str:
+        return (f"hidden_size={self.hidden_size}, num_heads={self.num_heads}, "
+                f"num_key_value_heads={self.num_key_value_heads}")
+
+
+class LlamaDecoderLayer(Module):
+    """One Llama block (HF ``LlamaDecoderLayer``), pre-norm with RMSNorm:
+    ``h = x + self_attn(input_layernorm(x))``; ``y = h + mlp(post_attention_layernorm(h))``.
+
+    Args:
+        hidden_size, num_attention_heads, num_key_value_heads, attention_bias: see
+            :class:`LlamaAttention`. intermediate_size: ``F`` of the :class:`SwiGLU`.
+        rms_norm_eps: the norms' ``eps``. mlp_bias: biases in the feed-forward.
+        dtype: float32 (default) or float64. rng: generator or seed.
+
+    Shape:
+        x ``(N, T, E)``, cos/sin ``(T, D)`` -> ``(N, T, E)``; backward: dy -> dx ``(N, T, E)``.
+
+    Examples:
+        >>> layer = LlamaDecoderLayer(8, 16, 2, rng=0)
+        >>> cos, sin = RotaryEmbedding(4)(np.arange(3))
+        >>> layer(np.ones((1, 3, 8), dtype=np.float32), cos, sin).shape
+        (1, 3, 8)
+    """
+
+    def __init__(self, hidden_size: int, intermediate_size: int, num_attention_heads: int,
+                 num_key_value_heads: int | None = None, rms_norm_eps: float = 1e-6,
+                 attention_bias: bool = False, mlp_bias: bool = False, *, dtype: Any = np.float32,
+                 rng: np.random.Generator | int | None = None) -> None:
+        super().__init__()
+        dt = check_dtype(dtype)
+        self._dtype = dt
+        rng = make_rng(rng)
+        # HF's registration order (self_attn, mlp, then the norms): the same named_parameters order
+        self.self_attn = LlamaAttention(hidden_size, num_attention_heads, num_key_value_heads, attention_bias,
+                                        dtype=dt, rng=rng)
+        self.mlp = SwiGLU(hidden_size, intermediate_size, bias=check_bool("mlp_bias", mlp_bias), dtype=dt, rng=rng)
+        _init_normal(self.mlp, rng)
+        self.input_layernorm = RMSNorm(hidden_size, eps=rms_norm_eps, dtype=dt)
+        self.post_attention_layernorm = RMSNorm(hidden_size, eps=rms_norm_eps, dtype=dt)
+
+    def forward(self, x: np.ndarray, cos: np.ndarray, sin: np.ndarray,
+                key_padding_mask: np.ndarray | None = None, *, layer_cache: dict | None = None) -> np.ndarray:
+        """Two pre-norm residual sublayers: attention, then SwiGLU."""
+        x = self._input("x", x)
+        h = x + self.self_attn.forward(self.input_layernorm.forward(x), cos, sin, key_padding_mask, layer_cache=layer_cache)
+        y = h + self.mlp.forward(self.post_attention_layernorm.forward(h))
+        return self._forwarded(y, cache=None)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        """Each residual passes the gradient through and adds its sublayer's.
+
+        Shape:
+            dy ``(N, T, E)`` -> dx ``(N, T, E)``.
+        """
+        dy = self._grad_input("dy", dy)
+        dh = dy + self.post_attention_layernorm.backward(self.mlp.backward(dy))
+        return dh + self.input_layernorm.backward(self.self_attn.backward(dh))
+
+
+class LlamaModelCache(NamedTuple):
+    """What :meth:`LlamaModel.backward` needs: whether the forward used a KV cache."""
+
+    cached: bool
+
+
+class LlamaModel(Module):
+    """The Llama trunk (HF ``LlamaModel``): token embedding, decoder layers, final RMSNorm.
+
+    No position embedding is added: positions enter through RoPE in every attention layer.
+    Positions are ``0 .. T-1`` (``cache.length ..`` with a cache), as HF's forward without
+    ``position_ids``; padding is on the right.
+
+    Args:
+        vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
+        num_key_value_heads, rms_norm_eps, rope_theta, max_position_embeddings, attention_bias,
+        mlp_bias: HF's ``LlamaConfig`` fields (see :class:`LlamaForCausalLM`).
+        dtype: float32 (default) or float64. rng: generator or seed.
+
+    Shape:
+        input_ids ``(N, T)``, attention_mask ``(N, T)`` (``(N, t + T)`` with a cache)
+        -> hidden states ``(N, T, E)``; backward: dh ``(N, T, E)`` -> None.
+
+    Examples:
+        >>> m = LlamaModel(10, 8, 16, 1, 2, rng=0)
+        >>> m(np.array([[1, 2, 3]])).shape
+        (1, 3, 8)
+    """
+
+    def __init__(self, vocab_size: int, hidden_size: int = 64, intermediate_size: int = 176,
+                 num_hidden_layers: int = 2, num_attention_heads: int = 4, num_key_value_heads: int | None = None,
+                 rms_norm_eps: float = 1e-6, rope_theta: float = 10000.0, max_position_embeddings: int = 512,
+                 attention_bias: bool = False, mlp_bias: bool = False, *, dtype: Any = np.float32,
+                 rng: np.random.Generator | int | None = None) -> None:
+        super().__init__()
+        from .embeddings import Embedding
+        from .transformer import ModuleList
+
+        self.vocab_size = check_positive("vocab_size", vocab_size)
+        E, H, Hk = _check_heads(hidden_size, num_attention_heads, num_key_value_heads)
+        L = check_positive("num_hidden_layers", num_hidden_layers)
+        self.hidden_size, self.num_hidden_layers = E, L
+        self.max_position_embeddings = check_positive("max_position_embeddings", max_position_embeddings)
+        dt = check_dtype(dtype)
+        self._dtype = dt
+        rng = make_rng(rng)
+        self.embed_tokens = Embedding(self.vocab_size, E, init_std=0.02, dtype=dt, rng=rng)
+        self.layers = ModuleList([
+            LlamaDecoderLayer(E, intermediate_size, H, Hk, rms_norm_eps, attention_bias, mlp_bias, dtype=dt, rng=rng)
+            for _ in range(L)])
+        self.norm = RMSNorm(E, eps=rms_norm_eps, dtype=dt)
+        self.rotary_emb = RotaryEmbedding(E // H, self.max_position_embeddings, rope_theta, dtype=dt)
+
+    def forward(self, input_ids: np.ndarray, attention_mask: np.ndarray | None = None, *,
+                cache: Any = None) -> np.ndarray:
+        """Embed, run the layers with the positions' RoPE angles, normalise.
+
+        Args:
+            input_ids: ``(N, T)`` ids in ``[0, vocab_size)``.
+            attention_mask: HF's convention, 1 = attend, 0 = padding; ``(N, T)``, or
+                ``(N, cache.length + T)`` with a cache.
+            cache: a :class:`~transformer_anatomy.numpy.kv_cache.KVCache`, extended in place.
+        """
+        from .embeddings import check_ids
+
+        ids = check_ids(input_ids, self.vocab_size)
+        if ids.ndim != 2:
+            raise ValueError(f"input_ids has shape {ids.shape}, expected (N, T)")
+        N, T = ids.shape
+        start = 0 if cache is None else int(cache.length)  # the first new position
+        if start + T > self.max_position_embeddings:
+            raise ValueError(f"positions {start}..{start + T - 1} reach past max_position_embeddings="
+                             f"{self.max_position_embeddings} ({start + T} positions)")
+        kpm = _key_padding_mask(attention_mask, N, start + T)
+        if cache is not None:
+            if not cache.layers:
+                cache.layers.extend({} for _ in range(self.num_hidden_layers))
+            if len(cache.layers) != self.num_hidden_layers:
+                raise ValueError(f"cache has {len(cache.layers)} layers, the model {self.num_hidden_layers}")
+        cos, sin = self.rotary_emb.forward(np.arange(start, start + T))  # (T, D) each
+        h = self.embed_tokens.forward(ids)  # (N, T) -> (N, T, E)
+        for i, layer in enumerate(self.layers):
+            h = layer.forward(h, cos, sin, kpm, layer_cache=None if cache is None else cache.layers[i])
+        if cache is not None:
+            cache.length = start + T
+        return self._forwarded(self.norm.forward(h), cache=LlamaModelCache(cache is not None))
+
+    def backward(self, dh: np.ndarray) -> None:
+        """Back through the final norm, the layers (last first) and the embedding.
+
+        Shape:
+            dh ``(N, T, E)`` -> None; fills every parameter's gradient.
+        """
+        dh = self._grad_input("dh", dh)
+        if self._cached().cached:
+            raise BackwardError(f"{type(self).__name__}.backward after a forward with a KV cache: not supported")
+        d = self.norm.backward(dh)
+        for layer in reversed(list(self.layers)):
+            d = layer.backward(d)
+        self.embed_tokens.backward(d)
+
+    def extra_repr(self) -> str:
+        return f"vocab_size={self.vocab_size}, hidden_size={self.hidden_size}"
+
+
+def _key_padding_mask(attention_mask: Any, N: int, S: int) -> np.ndarray | None:
+    """HF's ``attention_mask`` (1 = attend, 0 = padding) ``(N, S)`` -> our key padding mask
+    (True = padding), or ``None`` when there is no mask or no padding."""
+    if attention_mask is None:
+        return None
+    if hasattr(attention_mask, "detach"):
+        attention_mask = attention_mask.detach().cpu().numpy()
+    m = np.asarray(attention_mask)
+    if m.shape != (N, S):
+        raise ValueError(f"attention_mask has shape {m.shape}, expected (N, S)=({N}, {S}) "
+                         "(all positions so far, 1 = attend, 0 = padding)")
+    if m.dtype.kind not in "biuf" or not np.all((m == 0) | (m == 1)):
+        raise ValueError("attention_mask must hold only 0 (padding) and 1 (attend)")
+    kpm = m == 0
+    return kpm if kpm.any() else None
+
+
+class LlamaForCausalLMCache(NamedTuple):
+    """What :meth:`LlamaForCausalLM.backward` needs: whether the forward used a KV cache."""
+
+    cached: bool
+
+
+class LlamaForCausalLM(CausalLM):
+    """A Llama language model (HF ``LlamaForCausalLM``): :class:`LlamaModel` and ``lm_head``.
+
+    Parameter names, shapes and order are HF's, so ``load_state_dict(hf.state_dict())`` works
+    with ``strict=True`` and ``grads`` has the keys of HF's ``named_parameters()``. With
+    ``tie_word_embeddings`` the head reuses ``model.embed_tokens.weight`` (one parameter, its
+    gradient the sum of both uses; ``state_dict`` still lists ``lm_head.weight``, as HF).
+    No dropout (HF's ``attention_dropout`` changes nothing in eval mode).
+
+    Args:
+        vocab_size: ``V``. hidden_size: ``E``. intermediate_size: ``F`` (SwiGLU).
+        num_hidden_layers: ``L``. num_attention_heads: ``H`` (divides ``E``).
+        num_key_value_heads: ``Hk`` (divides ``H``; ``None``: ``H``; ``1``: multi-query).
+        rms_norm_eps: the RMSNorms' ``eps``. rope_theta: RoPE's base.
+        max_position_embeddings: the longest sequence (longer inputs are refused).
+        tie_word_embeddings: share the embedding with the head.
+        attention_bias, mlp_bias: biases in the attention / the feed-forward projections.
+        dtype: float32 (default) or float64. rng: generator or seed; weights ``N(0, 0.02)``,
+            biases zero, norms one (HF's init with ``initializer_range=0.02``).
+
+    Shape:
+        input_ids ``(N, T)``, attention_mask ``(N, T)`` -> logits ``(N, T, V)``;
+        backward: dlogits ``(N, T, V)`` -> None (fills ``grads``).
+
+    Examples:
+        >>> m = LlamaForCausalLM(10, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+        ...                      num_attention_heads=2, num_key_value_heads=1, dtype=np.float64, rng=0)
+        >>> logits = m(np.array([[1, 2, 3]]))
+        >>> m.backward(np.ones_like(logits))
+        >>> logits.shape, sorted(m.grads)[:2]
+        ((1, 3, 10), ['lm_head.weight', 'model.embed_tokens.weight'])
+    """
+
+    def __init__(self, vocab_size: int, hidden_size: int = 64, intermediate_size: int = 176,
+                 num_hidden_layers: int = 2, num_attention_heads: int = 4, num_key_value_heads: int | None = None,
+                 rms_norm_eps: float = 1e-6, rope_theta: float = 10000.0, max_position_embeddings: int = 512,
+                 tie_word_embeddings: bool = False, attention_bias: bool = False, mlp_bias: bool = False, *,
+                 dtype: Any = np.float32, rng: np.random.Generator | int | None = None) -> None:
+        super().__init__()
+        dt = check_dtype(dtype)
+        self._dtype = dt
+        rng = make_rng(rng)
+        self.tie_word_embeddings = check_bool("tie_word_embeddings", tie_word_embeddings)
+        self.model = LlamaModel(vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
+                                num_key_value_heads, rms_norm_eps, rope_theta, max_position_embeddings,
+                                attention_bias, mlp_bias, dtype=dt, rng=rng)
+        self.vocab_size = self.model.vocab_size
+        self.lm_head = Linear(self.model.hidden_size, self.vocab_size, bias=False, dtype=dt, rng=rng)
+        if self.tie_word_embeddings:
+            self.lm_head.register_parameter("weight", self.model.embed_tokens.weight)  # the same array
+        else:
+            _init_normal(self.lm_head, rng)
+
+    # --8<-- [start:llama_for_causal_lm]
+    def forward(self, input_ids: np.ndarray, attention_mask: np.ndarray | None = None, *,
+                cache: Any = None) -> np.ndarray:
+        """``lm_head(model(input_ids))``: logits ``(N, T, V)`` (see :meth:`LlamaModel.forward`)."""
+        h = self.model.forward(input_ids, attention_mask, cache=cache)  # (N, T, E)
+        return self._forwarded(self.lm_head.forward(h), cache=LlamaForCausalLMCache(cache is not None))
+
+    def backward(self, dlogits: np.ndarray) -> None:
+        """Fill ``grads`` from the gradient of the loss w.r.t. the last forward's logits.
+
+        Tied weights: the head's gradient is added to the embedding's.
+
+        Shape:
+            dlogits ``(N, T, V)`` -> None.
+        """
+        dlogits = self._grad_input("dlogits", dlogits)
+        if self._cached().cached:
+            raise BackwardError("LlamaForCausalLM.backward after a forward with a KV cache: not supported")
+        self.model.backward(self.lm_head.backward(dlogits))  # (N, T, V) -> (N, T, E) -> the trunk
+        if self.tie_word_embeddings:
+            self.model.embed_tokens._grads["weight"] += self.lm_head._grads["weight"]
+    # --8<-- [end:llama_for_causal_lm]
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True) -> None:
+        """As :meth:`Module.load_state_dict`; with tied weights ``lm_head.weight`` may be absent,
+        and when present it must equal ``model.embed_tokens.weight``."""
+        if self.tie_word_embeddings:
+            sd = dict(state_dict)
+            emb, head = sd.get("model.embed_tokens.weight"), sd.get("lm_head.weight")
+            if head is None and emb is not None:
+                sd["lm_head.weight"] = emb
+            elif head is not None and emb is not None and not np.array_equal(np.asarray(emb), np.asarray(head)):
+                raise StateDictError("state_dict does not fit LlamaForCausalLM: tie_word_embeddings=True but "
+                                     "lm_head.weight differs from model.embed_tokens.weight")
+            state_dict = sd
+        super().load_state_dict(state_dict, strict)
+
+
+# -- from HuggingFace ------------------------------------------------------------------------
+def _rope_parameters(config: Any) -> dict:
+    """The RoPE settings of a ``LlamaConfig``: ``rope_parameters`` (transformers 5) or
+    ``rope_scaling`` + ``rope_theta`` (4.x), as one dict."""
+    rp = getattr(config, "rope_parameters", None)
+    if rp is None:
+        rp = dict(getattr(config, "rope_scaling", None) or {})
+        rp.setdefault("rope_theta", getattr(config, "rope_theta", 10000.0))
+    return dict(rp)
+
+
+def check_llama_config(config: Any) -> None:
+    """Raise :class:`~transformer_anatomy.errors.UnsupportedConfigError` for a ``LlamaConfig``
+    field that changes the numbers and that :class:`LlamaForCausalLM` does not implement.
+
+    Refused: ``rope_parameters`` (``rope_scaling`` in transformers 4) with a ``rope_type``
+    other than ``"default"``; ``hidden_act != "silu"``; ``pretraining_tp != 1``;
+    ``head_dim != hidden_size // num_attention_heads``. Ignored (no effect on eval-mode
+    logits): ``attention_dropout``, ``use_cache``, the token ids, ``initializer_range``.
+
+    Args:
+        config: a ``transformers.LlamaConfig``.
+
+    Shape:
+        config -> None (reads its fields only).
+
+    Examples:
+        >>> from transformers import LlamaConfig
+        >>> check_llama_config(LlamaConfig(vocab_size=10, hidden_size=8, num_attention_heads=2))
+        >>> check_llama_config(LlamaConfig(vocab_size=10, hidden_size=8, num_attention_heads=2, hidden_act="gelu"))
+        Traceback (most recent call last):
+        ...
+        transformer_anatomy.errors.UnsupportedConfigError: hidden_act='gelu' is not supported: only 'silu' (SwiGLU)
+    """
+    rp = _rope_parameters(config)
+    name = "rope_parameters" if getattr(config, "rope_parameters", None) is not None else "rope_scaling"
+    if rp.get("rope_type", rp.get("type", "default")) != "default":
+        raise UnsupportedConfigError(f"{name}={rp!r} is not supported: only the default RoPE (rope_type='default')")
+    act = getattr(config, "hidden_act", "silu")
+    if act != "silu":
+        raise UnsupportedConfigError(f"hidden_act={act!r} is not supported: only 'silu' (SwiGLU)")
+    tp = getattr(config, "pretraining_tp", 1)
+    if tp not in (None, 1):
+        raise UnsupportedConfigError(f"pretraining_tp={tp!r} is not supported: only 1")
+    head_dim = getattr(config, "head_dim", None)
+    want = config.hidden_size // config.num_attention_heads
+    if head_dim is not None and head_dim != want:
+        raise UnsupportedConfigError(f"head_dim={head_dim!r} is not supported: only hidden_size // "
+                                     f"num_attention_heads = {want}")
+
+
+def llama_from_hf(model: Any) -> LlamaForCausalLM:
+    """Our :class:`LlamaForCausalLM` with the weights of a ``transformers.LlamaForCausalLM``.
+
+    The config is checked first (:func:`check_llama_config`); the result has the HF model's
+    dtype (float32 or float64; another dtype is a ``TypeError``), is in eval mode and holds
+    copies of the weights (no memory shared with HF's tensors). Dropout probabilities are
+    ignored (there is no dropout here; they change nothing in eval mode). One difference in
+    training only: HF's ``nn.Embedding(..., padding_idx=pad_token_id)`` gives the row of
+    ``pad_token_id`` no gradient; here every row gets its gradient.
+
+    Args:
+        model: a ``transformers.LlamaForCausalLM``.
+
+    Shape:
+        model -> :class:`LlamaForCausalLM` with the same ``state_dict`` keys and shapes.
+
+    Examples:
+        >>> import transformers
+        >>> hf = transformers.LlamaForCausalLM(transformers.LlamaConfig(
+        ...     vocab_size=10, hidden_size=8, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2))
+        >>> ours = llama_from_hf(hf)
+        >>> ours.dtype, ours.training, sorted(ours.state_dict()) == sorted(hf.state_dict())
+        (dtype('float32'), False, True)
+    """
+    import transformers
+
+    if not isinstance(model, transformers.LlamaForCausalLM):
+        raise TypeError(f"model must be a transformers.LlamaForCausalLM, got {type(model).__name__}")
+    config = model.config
+    check_llama_config(config)
+    dtype = str(next(model.parameters()).dtype).replace("torch.", "")
+    if dtype not in ("float32", "float64"):
+        raise TypeError(f"model has dtype {dtype}: only float32 and float64 models can be converted")
+    ours = LlamaForCausalLM(
+        config.vocab_size, config.hidden_size, config.intermediate_size, config.num_hidden_layers,
+        config.num_attention_heads, config.num_key_value_heads, config.rms_norm_eps,
+        float(_rope_parameters(config).get("rope_theta", 10000.0)), config.max_position_embeddings,
+        bool(config.tie_word_embeddings), bool(config.attention_bias), bool(config.mlp_bias),
+        dtype=np.dtype(dtype), rng=0)
+    ours.load_state_dict({k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()})
+    return ours.eval()

@@ -22,6 +22,7 @@ Examples:
 """
 
 from transformer_anatomy.torch.attention import MultiheadAttention, scaled_dot_product_attention
+from transformer_anatomy.torch.causal_lm import CausalLM, causal_attention, warp_logits
 from transformer_anatomy.torch.embeddings import LearnedPositionalEmbedding, PositionalEncoding, sinusoidal_table
 from transformer_anatomy.torch.encoder_models import (
     QA_PAD_LOGIT,
@@ -29,9 +30,32 @@ from transformer_anatomy.torch.encoder_models import (
     TransformerQA,
     TransformerTagger,
 )
+from transformer_anatomy.torch.gpt2 import (
+    Conv1D,
+    GPT2Attention,
+    GPT2Block,
+    GPT2LMHeadModel,
+    GPT2MLP,
+    GPT2Model,
+    check_gpt2_config,
+    gpt2_from_hf,
+)
+from transformer_anatomy.torch.hf import check_hf_config, from_hf
 from transformer_anatomy.torch.kv_cache import KVCache
 from transformer_anatomy.torch.layers import GELU, Dropout, Embedding, LayerNorm, Linear, ReLU
-from transformer_anatomy.torch.llama import RMSNorm, RotaryEmbedding, SwiGLU, apply_rotary, rotate_half
+from transformer_anatomy.torch.llama import (
+    LlamaAttention,
+    LlamaDecoderLayer,
+    LlamaForCausalLM,
+    LlamaModel,
+    RMSNorm,
+    RotaryEmbedding,
+    SwiGLU,
+    apply_rotary,
+    check_llama_config,
+    llama_from_hf,
+    rotate_half,
+)
 from transformer_anatomy.torch.masks import generate_square_subsequent_mask, make_key_padding_mask, sliding_window_mask
 from transformer_anatomy.torch.seq2seq import Seq2SeqTransformer
 from transformer_anatomy.torch.softmax import log_softmax, softmax
@@ -45,6 +69,25 @@ from transformer_anatomy.torch.transformer import (
 )
 
 __all__ = [
+    "CausalLM",
+    "causal_attention",
+    "warp_logits",
+    "Conv1D",
+    "GPT2Attention",
+    "GPT2MLP",
+    "GPT2Block",
+    "GPT2Model",
+    "GPT2LMHeadModel",
+    "check_gpt2_config",
+    "gpt2_from_hf",
+    "LlamaAttention",
+    "LlamaDecoderLayer",
+    "LlamaModel",
+    "LlamaForCausalLM",
+    "check_llama_config",
+    "llama_from_hf",
+    "from_hf",
+    "check_hf_config",
     "RMSNorm",
     "RotaryEmbedding",
     "SwiGLU",
