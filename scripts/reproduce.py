@@ -475,8 +475,20 @@ def report(ctx: dict, data, baselines: dict, out) -> dict:
         record["attention_reading"] = attention_reading(trainer, task, kind, data, outputs, shown)
         record["figures"] = [f"{task}{suffix}-attention-{backend}.png", f"{task}{suffix}-predictions-{backend}.md",
                              f"{task}{suffix}-predictions-{backend}.html"]
+        if backend == "torch":  # the model the site's playground runs (best weights)
+            record["trained_model"] = save_trained_model(ctx, data, out / "models" / f"{task}{suffix}.pt")
     print(summary_line(task, backend, run_name, record), flush=True)
     return record
+
+
+def save_trained_model(ctx: dict, data, path) -> dict:
+    """``transformer_anatomy.torch.trained.save_trained`` of a run's model; its record (file, bytes, parameters)."""
+    from transformer_anatomy.torch.trained import save_trained
+
+    model = ctx["trainer"].model
+    save_trained(path, model, data, model_kwargs=ctx["size"], task=ctx["task"])
+    return {"file": f"models/{path.name}", "bytes": path.stat().st_size, "num_params": model.num_parameters(),
+            "class": ctx["model_cls"]}
 
 
 # ============================================================================================

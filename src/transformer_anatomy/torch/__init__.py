@@ -60,6 +60,7 @@ from transformer_anatomy.torch.masks import generate_square_subsequent_mask, mak
 from transformer_anatomy.torch.seq2seq import Seq2SeqTransformer
 from transformer_anatomy.torch.softmax import log_softmax, softmax
 from transformer_anatomy.torch.module import StateDictError, num_parameters
+from transformer_anatomy.torch.trained import TrainedModel, load_trained, save_trained
 from transformer_anatomy.torch.transformer import (
     Transformer,
     TransformerDecoder,
@@ -122,4 +123,7 @@ __all__ = [
     "StateDictError",
     "QA_PAD_LOGIT",
     "num_parameters",
+    "TrainedModel",
+    "load_trained",
+    "save_trained",
 ]
