@@ -66,6 +66,7 @@ STUDIES = {
     "sweep": "the hyper-parameter sweep and ReduceLROnPlateau (docs/training.md)",
     "debugging": "dead ReLUs, attention entropy, embedding PCA on a trained model (docs/misconceptions.md)",
     "seed003": "seed 003's run: d_model 512, V = 1,000, 50 epochs with the NumPy trainer (docs/misconceptions.md)",
+    "lm": "GPT-2 and Llama, NumPy and PyTorch, as character LMs on the Python help topics vs n-grams (docs/decoder-only.md)",
 }
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

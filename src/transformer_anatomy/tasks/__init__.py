@@ -19,6 +19,15 @@ Page: ``docs/data-flow.md`` (data flow by task); ``docs/embeddings.md`` (vocab).
 
 from .baselines import majority_class_baseline, position_majority_baseline
 from .headlines import HEADLINE_BASELINE, headline, task_baselines
+from .language_model import (
+    IGNORE_INDEX,
+    LanguageModelData,
+    NGramLM,
+    load_topics,
+    make_language_model_data,
+    ngram_baselines,
+    split_topics,
+)
 from .metrics import (
     accuracy,
     sequence_exact_match,
@@ -65,6 +74,13 @@ def make_task(name: str, **kwargs: object) -> TaskData:
 
 
 __all__ = [
+    "IGNORE_INDEX",
+    "LanguageModelData",
+    "NGramLM",
+    "load_topics",
+    "make_language_model_data",
+    "ngram_baselines",
+    "split_topics",
     "CharVocab", "EOS", "EOS_ID", "FIELD_DOCS", "HEADLINE_BASELINE", "KINDS", "MAIN_METRIC", "PAD", "PAD_ID",
     "REVERSAL_PRESETS", "SOS", "SOS_ID", "SPECIALS", "TASKS", "TaskData", "UNK", "UNK_ID", "Vocab", "accuracy",
     "bow_baselines", "bow_bayes_ceiling", "copy_baseline", "first_candidate_baseline", "grammar_bow_ceiling",
