@@ -41,6 +41,9 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 
 # KaTeX (math) and Mermaid (diagrams) come from the npm registry at install time and are
 # copied into a git-ignored folder that the site serves itself: no CDN, no third-party request.
+# onnxruntime-web (the playground): only its WebAssembly build with the glue bundled in
+# (ort.wasm.bundle.min.mjs) and its one .wasm; the page runs it single-threaded
+# (numThreads = 1), so no cross-origin-isolation headers are needed.
 # axe-core stays in node_modules: the browser tests inject it for the accessibility audit.
 $(VENDOR)/.installed: package.json
 	@command -v npm >/dev/null || { echo "npm is needed for the site's math and diagram assets: apt-get install -y nodejs npm"; exit 1; }
@@ -49,6 +52,9 @@ $(VENDOR)/.installed: package.json
 	cp -r node_modules/katex/dist/katex.min.css node_modules/katex/dist/katex.min.js \
 	      node_modules/katex/dist/fonts node_modules/katex/dist/contrib $(VENDOR)/katex/
 	cp node_modules/mermaid/dist/mermaid.min.js $(VENDOR)/mermaid/
+	mkdir -p $(VENDOR)/onnxruntime
+	cp node_modules/onnxruntime-web/dist/ort.wasm.bundle.min.mjs \
+	   node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm $(VENDOR)/onnxruntime/
 	@touch $@
 
 install: $(VENV)/.installed

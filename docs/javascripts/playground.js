@@ -1,0 +1,454 @@
+// The playground: the site's trained models, exported to ONNX at build time
+// (hooks/onnx_models.py), run in the reader's browser by onnxruntime-web (single-threaded
+// WebAssembly, served by the site itself: nothing is fetched from anywhere else).
+//
+// window.anatomy.run(name, text) returns a Promise of the JSON that
+// transformer_anatomy.torch.trained.TrainedModel.predict(text) returns in Python: the same
+// keys, nesting and decoding rules (greedy argmax with the lowest id on a tie, top-5 sorted by
+// probability then id, softmax in float64 of the float32 logits, QA span by best_spans).
+
+import * as ort from "../assets/vendor/onnxruntime/ort.wasm.bundle.min.mjs";
+
+ort.env.wasm.numThreads = 1; // no SharedArrayBuffer, so no cross-origin-isolation headers
+ort.env.wasm.proxy = false;
+// The glue code is bundled in ort.wasm.bundle.min.mjs: only the .wasm binary is needed, from this
+// site. It is fetched as soon as this module runs, in parallel with the models (wasmBinary).
+const WASM = new URL("../assets/vendor/onnxruntime/ort-wasm-simd-threaded.wasm", import.meta.url).href;
+ort.env.wasm.wasmPaths = { wasm: WASM };
+let wasmBytes = null;
+function wasm() {
+  if (!wasmBytes) {
+    wasmBytes = fetch(WASM).then((r) => {
+      if (!r.ok) throw new Error(`the ONNX runtime is missing from this site (${r.status}): run make assets`);
+      return r.arrayBuffer();
+    });
+  }
+  return wasmBytes;
+}
+
+const MODELS = new URL("../playground/models/", import.meta.url);
+const KIND_TITLE = { seq2seq: "encoder–decoder", classification: "classification", tagging: "tagging", qa: "question answering" };
+const GROUP_TITLE = { encoder_self: "encoder self-attention", decoder_self: "decoder self-attention", cross: "cross-attention" };
+
+let indexPromise = null;
+const loaded = new Map(); // name -> Promise<{card, sessions}>
+let queue = Promise.resolve(); // one inference at a time (a wasm session runs one call at once)
+export const timings = { runtime_ms: null, models: {}, runs: [] };
+
+function index() {
+  if (!indexPromise) {
+    indexPromise = fetch(new URL("index.json", MODELS)).then((r) => {
+      if (!r.ok) throw new Error(`the playground's model index is missing (${r.status})`);
+      return r.json();
+    });
+  }
+  return indexPromise;
+}
+
+async function resolveName(name) {
+  const idx = await index();
+  if (idx.models[name]) return name;
+  const byTask = Object.values(idx.models).filter((m) => m.task === name);
+  if (byTask.length) return byTask.find((m) => m.name === name)?.name || byTask[0].name;
+  throw new Error(`unknown model ${JSON.stringify(name)}; the playground has ${Object.keys(idx.models).join(", ")}`);
+}
+
+export function load(name) {
+  if (!loaded.has(name)) {
+    loaded.set(name, (async () => {
+      const t0 = performance.now();
+      const entry = (await index()).models[name];
+      const get = async (file) => {
+        const r = await fetch(new URL(file, MODELS));
+        if (!r.ok) throw new Error(`${file} is missing from this site (${r.status})`);
+        return r;
+      };
+      const graphs = Object.entries(entry.graphs);
+      const [card, runtime, ...bytes] = await Promise.all([get(entry.card).then((r) => r.json()), wasm(),
+        ...graphs.map(([, file]) => get(file).then((r) => r.arrayBuffer()))]);
+      if (!ort.env.wasm.wasmBinary) ort.env.wasm.wasmBinary = runtime;
+      const sessions = {};
+      for (const [i, [graph]] of graphs.entries()) {
+        const t1 = performance.now();
+        sessions[graph] = await ort.InferenceSession.create(new Uint8Array(bytes[i]), {
+          executionProviders: ["wasm"], graphOptimizationLevel: "all",
+        });
+        if (timings.runtime_ms === null) timings.runtime_ms = performance.now() - t1;
+      }
+      card.word2idx = new Map(card.src_vocab.map((t, i) => [t, i]));
+      card.entry = entry;
+      timings.models[name] = performance.now() - t0;
+      return { card, sessions };
+    })());
+  }
+  return loaded.get(name);
+}
+
+// ---------------------------------------------------------------------------------------
+// the same steps as TrainedModel.encode / predict
+// ---------------------------------------------------------------------------------------
+const pyRepr = (s) => `'${s}'`;
+
+function tokenize(card, text) {
+  if (card.tokenizer === "char") return [...text];
+  const t = text.trim();
+  return t ? t.split(/\s+/) : [];
+}
+
+function joinTokens(tokenizer, tokens) {
+  return tokens.join(tokenizer === "char" ? "" : " ");
+}
+
+export function encode(card, text) {
+  if (typeof text !== "string") throw new TypeError(`text must be a str, got ${typeof text}`);
+  const words = tokenize(card, text);
+  const limit = card.max_src_len;
+  if (!words.length) throw new Error(`text has no tokens; task ${pyRepr(card.task)} expects ${card.input_format}`);
+  if (words.length > limit) {
+    throw new Error(`text has ${words.length} tokens, more than the limit of ${limit} for task ${pyRepr(card.task)}`);
+  }
+  if (card.sep !== null && card.sep !== undefined) {
+    const n = words.filter((w) => w === card.sep).length;
+    if (n !== 1) throw new Error(`text must contain ${card.sep} exactly once (${card.input_format}), found it ${n} times`);
+  }
+  const unk = card.specials["<unk>"];
+  const asUnk = new Set(card.as_unk || []);
+  const ids = words.map((w) => (asUnk.has(w) ? unk : (card.word2idx.has(w) ? card.word2idx.get(w) : unk)));
+  const tokens = ids.map((i) => card.src_vocab[i]);
+  const unknown = [];
+  words.forEach((w, i) => { if (w !== tokens[i]) unknown.push(i); });
+  return { tokens, ids, unknown };
+}
+
+function softmax(logits) { // float32 logits -> float64 probabilities (torch.softmax(x.double()))
+  let m = -Infinity;
+  for (const x of logits) if (x > m) m = x;
+  const e = Array.from(logits, (x) => Math.exp(x - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((x) => x / s);
+}
+
+function argmax(values) { // first maximum, as torch.argmax
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
+  return best;
+}
+
+function nested(tensor) { // (1, L, H, T, S) -> [L][H][T][S] of numbers
+  const [, L, H, T, S] = tensor.dims;
+  const d = tensor.data;
+  const out = [];
+  for (let l = 0; l < L; l++) {
+    const heads = [];
+    for (let h = 0; h < H; h++) {
+      const rows = [];
+      for (let t = 0; t < T; t++) {
+        const o = ((l * H + h) * T + t) * S;
+        rows.push(Array.from(d.subarray(o, o + S)));
+      }
+      heads.push(rows);
+    }
+    out.push(heads);
+  }
+  return out;
+}
+
+const ids64 = (ids) => new ort.Tensor("int64", BigInt64Array.from(ids.map((i) => BigInt(i))), [1, ids.length]);
+
+async function predict(model, text) {
+  const { card, sessions } = model;
+  const { tokens, ids, unknown } = encode(card, text);
+  const out = { task: card.task, kind: card.kind, tokens, ids, unknown };
+  if (card.kind === "seq2seq") return Object.assign(out, await greedy(model, ids));
+  const res = await sessions.model.run({ ids: ids64(ids) });
+  const S = ids.length;
+  if (card.kind === "classification") {
+    const logits = res.logits.data;
+    const label = argmax(logits);
+    Object.assign(out, { prediction: card.label_names[label], label, labels: card.label_names.slice(),
+      probabilities: softmax(logits) });
+  } else if (card.kind === "tagging") {
+    const C = res.logits.dims[2];
+    const probabilities = [], prediction = [];
+    for (let s = 0; s < S; s++) {
+      const row = res.logits.data.subarray(s * C, (s + 1) * C);
+      probabilities.push(softmax(row));
+      prediction.push(card.labels[argmax(row)]);
+    }
+    Object.assign(out, { prediction, labels: card.labels.slice(), probabilities });
+  } else { // qa: best start + end with start <= end < start + max_answer_len (best_spans)
+    const st = res.start_logits.data, en = res.end_logits.data;
+    let best = -Infinity, bs = 0, be = 0;
+    for (let s = 0; s < S; s++) {
+      for (let e = s; e < Math.min(S, s + card.max_answer_len); e++) {
+        const v = st[s] + en[e];
+        if (v > best) { best = v; bs = s; be = e; }
+      }
+    }
+    Object.assign(out, { prediction: joinTokens(card.tokenizer, tokens.slice(bs, be + 1)), span: [bs, be],
+      probabilities: [softmax(st), softmax(en)] });
+  }
+  out.attention = { encoder_self: nested(res.encoder_attention) };
+  return out;
+}
+
+async function greedy(model, ids) {
+  const { card, sessions } = model;
+  const tgt = card.tgt_vocab, sos = card.specials["<sos>"], eos = card.specials["<eos>"];
+  const k = Math.min(card.top_k || 5, tgt.length);
+  const enc = await sessions.encoder.run({ src_ids: ids64(ids) });
+  const ys = [sos], steps = [];
+  let last = null;
+  for (let t = 0; t < card.max_decode_len - 1; t++) {
+    last = await sessions.decoder.run({ memory: enc.memory, tgt_ids: ids64(ys) });
+    const logits = last.logits.data;
+    const p = softmax(logits);
+    const nxt = argmax(logits);
+    const order = p.map((_, i) => i).sort((a, b) => (p[b] - p[a]) || (a - b)).slice(0, k);
+    steps.push({ step: t, token: tgt[nxt], id: nxt, probability: p[nxt],
+      top: order.map((i) => ({ token: tgt[i], id: i, probability: p[i] })) });
+    ys.push(nxt);
+    if (nxt === eos) break;
+  }
+  const generated = ys.slice(1);
+  const kept = [];
+  for (const i of generated) { // Vocab.decode: stop at <eos>, drop <pad> and <sos>
+    if (i === eos) break;
+    if (i !== sos && i !== card.specials["<pad>"]) kept.push(tgt[i]);
+  }
+  return {
+    prediction: joinTokens(card.entry.tgt_tokenizer, kept),
+    output_tokens: generated.map((i) => tgt[i]),
+    output_ids: generated,
+    probabilities: steps.map((s) => s.probability),
+    steps,
+    decoder_tokens: ys.slice(0, -1).map((i) => tgt[i]),
+    attention: { encoder_self: nested(enc.encoder_attention), decoder_self: nested(last.decoder_attention),
+      cross: nested(last.cross_attention) },
+  };
+}
+
+/** Run model ``name`` (a model of the index, or a task name) on ``text``: predict()'s JSON. */
+export async function run(name, text) {
+  const resolved = await resolveName(name);
+  const model = await load(resolved);
+  const job = queue.then(async () => {
+    const t0 = performance.now();
+    const out = await predict(model, text);
+    timings.runs.push({ name: resolved, ms: performance.now() - t0 });
+    return out;
+  });
+  queue = job.catch(() => {});
+  return job;
+}
+
+export async function models() { return (await index()).models; }
+
+window.anatomy = Object.assign(window.anatomy || {}, { run, models, load: (n) => resolveName(n).then(load).then(() => true), timings });
+
+// ---------------------------------------------------------------------------------------
+// the page
+// ---------------------------------------------------------------------------------------
+const SVG = "http://www.w3.org/2000/svg";
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v; else if (k === "text") e.textContent = v; else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c);
+  return e;
+}
+function svg(tag, attrs = {}, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+const pct = (p) => `${(100 * p).toFixed(1)}%`;
+
+// viridis, sampled (perceptually uniform, readable on light and dark backgrounds)
+const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725"];
+function colour(v) {
+  const x = Math.max(0, Math.min(1, v)) * (VIRIDIS.length - 1);
+  const i = Math.min(VIRIDIS.length - 2, Math.floor(x)), f = x - i;
+  const a = VIRIDIS[i], b = VIRIDIS[i + 1];
+  const ch = (s, o) => parseInt(s.slice(o, o + 2), 16);
+  const mix = (o) => Math.round(ch(a, o) + f * (ch(b, o) - ch(a, o))).toString(16).padStart(2, "0");
+  return `#${mix(1)}${mix(3)}${mix(5)}`;
+}
+
+/** An SVG heatmap: rows = queries, columns = keys, labelled on both axes, with a colour bar. */
+export function heatmap(weights, rowLabels, colLabels, title) {
+  const T = rowLabels.length, S = colLabels.length;
+  const cell = Math.max(12, Math.min(32, Math.floor(420 / Math.max(T, S))));
+  const longest = (ls) => Math.max(1, ...ls.map((l) => l.length));
+  const left = 14 + 6.5 * Math.min(14, longest(rowLabels)), top = 10, bottom = 14 + 6.5 * Math.min(14, longest(colLabels));
+  const barW = 12, barGap = 24, barLabel = 34;
+  const W = left + S * cell + barGap + barW + barLabel, H = top + T * cell + bottom + 16;
+  const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, role: "img", "aria-label": title, class: "pg-heatmap" });
+  s.append(svg("title", {}, title));
+  const cut = (l) => (l.length > 14 ? l.slice(0, 13) + "…" : l);
+  for (let t = 0; t < T; t++) {
+    for (let j = 0; j < S; j++) {
+      const r = svg("rect", { x: left + j * cell, y: top + t * cell, width: cell, height: cell, fill: colour(weights[t][j]) });
+      r.append(svg("title", {}, `${rowLabels[t]} → ${colLabels[j]}: ${weights[t][j].toFixed(3)}`));
+      s.append(r);
+    }
+    s.append(svg("text", { x: left - 4, y: top + (t + 0.5) * cell, "text-anchor": "end", "dominant-baseline": "middle",
+      class: "pg-axis" }, cut(rowLabels[t])));
+  }
+  for (let j = 0; j < S; j++) {
+    const x = left + (j + 0.5) * cell, y = top + T * cell + 4;
+    s.append(svg("text", { x, y, transform: `rotate(-60 ${x} ${y})`, "text-anchor": "end", "dominant-baseline": "middle",
+      class: "pg-axis" }, cut(colLabels[j])));
+  }
+  s.append(svg("text", { x: left + (S * cell) / 2, y: H - 2, "text-anchor": "middle", class: "pg-axis" }, "key (attended to)"));
+  const bx = left + S * cell + barGap, bh = T * cell, steps = 20;
+  for (let i = 0; i < steps; i++) {
+    s.append(svg("rect", { x: bx, y: top + (bh * i) / steps, width: barW, height: bh / steps + 0.5, fill: colour(1 - i / steps - 0.5 / steps) }));
+  }
+  for (const v of [0, 0.5, 1]) {
+    s.append(svg("text", { x: bx + barW + 3, y: top + bh * (1 - v), "dominant-baseline": "middle", class: "pg-axis" }, v.toFixed(1)));
+  }
+  return s;
+}
+
+function table(head, rows, caption) {
+  const t = el("table", { class: "pg-table" });
+  if (caption) t.append(el("caption", { text: caption }));
+  t.append(el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col", text: h })))));
+  const b = el("tbody");
+  for (const r of rows) b.append(el("tr", {}, ...r.map((c) => (c instanceof Node ? el("td", {}, c) : el("td", { text: String(c) })))));
+  t.append(b);
+  return el("div", { class: "pg-scroll", tabindex: "0" }, t);
+}
+
+function bar(p) {
+  return el("span", { class: "pg-bar" }, el("span", { class: "pg-bar-fill", style: `width:${(100 * p).toFixed(1)}%` }),
+    el("span", { class: "pg-bar-text", text: pct(p) }));
+}
+
+function renderPrediction(out, root) {
+  root.replaceChildren();
+  const chips = el("div", { class: "pg-tokens", id: "pg-tokens" });
+  out.tokens.forEach((t, i) => chips.append(el("span", { class: "pg-token" + (out.unknown.includes(i) ? " pg-unk" : "") },
+    el("span", { class: "pg-token-text", text: t }), el("span", { class: "pg-token-id", text: String(out.ids[i]) }))));
+  root.append(el("h3", { text: "Tokens → ids" }), chips);
+  if (out.unknown.length) root.append(el("p", { text: `${out.unknown.length} word(s) outside the vocabulary became <unk> (id ${out.ids[out.unknown[0]]}).` }));
+  const pred = Array.isArray(out.prediction) ? out.prediction.join(" ") : out.prediction;
+  root.append(el("h3", { text: "Prediction" }), el("p", { class: "pg-prediction-line" }, el("strong", { text: "Answer: " }),
+    el("output", { id: "pg-prediction", text: pred === "" ? "(empty)" : pred })));
+  if (out.kind === "classification") {
+    root.append(table(["label", "probability"], out.labels.map((l, i) => [l, bar(out.probabilities[i])]), "Probability of each class"));
+  } else if (out.kind === "tagging") {
+    root.append(table(["word", "tag", "probability"], out.tokens.map((w, i) => [w, out.prediction[i],
+      bar(out.probabilities[i][out.labels.indexOf(out.prediction[i])])]), "The tag chosen for each word"));
+  } else if (out.kind === "qa") {
+    root.append(table(["position", "token", "P(start)", "P(end)"], out.tokens.map((w, i) => [String(i),
+      i >= out.span[0] && i <= out.span[1] ? el("mark", { text: w }) : w, bar(out.probabilities[0][i]), bar(out.probabilities[1][i])]),
+      `Answer span: tokens ${out.span[0]}–${out.span[1]}`));
+  } else {
+    root.append(el("h3", { text: "Greedy decoding, step by step" }));
+    root.append(table(["step", "chosen", ...[1, 2, 3, 4, 5].map((r) => `top ${r}`)], out.steps.map((s) => [String(s.step), s.token,
+      ...s.top.map((c) => `${c.token} ${pct(c.probability)}`), ...Array(5 - s.top.length).fill("")]),
+      "Each step's five most likely next tokens"));
+  }
+}
+
+function attentionAxes(out, group) {
+  if (group === "encoder_self") return [out.tokens, out.tokens];
+  if (group === "decoder_self") return [out.decoder_tokens, out.decoder_tokens];
+  return [out.decoder_tokens, out.tokens];
+}
+
+function renderAttention(out, ctl, fig) {
+  const group = ctl.group.value, layer = +ctl.layer.value, head = +ctl.head.value;
+  const w = out.attention[group][layer][head];
+  const [rows, cols] = attentionAxes(out, group);
+  const title = `${GROUP_TITLE[group]}, layer ${layer}, head ${head}: each row (a query) sums to 1`;
+  fig.replaceChildren(heatmap(w, rows, cols, title), el("figcaption", { text: `${title[0].toUpperCase()}${title.slice(1)}. Rows: queries; columns: keys; colour: attention weight (0 to 1).` }));
+}
+
+function options(select, values, labels) {
+  const keep = select.value;
+  select.replaceChildren(...values.map((v, i) => el("option", { value: String(v), text: labels ? labels[i] : String(v) })));
+  if (values.map(String).includes(keep)) select.value = keep;
+}
+
+/** Build the playground inside ``root`` (an element of the page). */
+export async function mount(root) {
+  if (!root || root.dataset.mounted) return;
+  root.dataset.mounted = "1";
+  const status = el("p", { class: "pg-status", role: "status", "aria-live": "polite", text: "Loading the models…" });
+  const task = el("select", { id: "pg-task" }), example = el("select", { id: "pg-example" });
+  const input = el("input", { id: "pg-input", type: "text", autocomplete: "off", spellcheck: "false" });
+  const go = el("button", { type: "button", class: "md-button md-button--primary", id: "pg-run", text: "Run" });
+  const message = el("p", { class: "pg-message", id: "pg-message", role: "alert" });
+  const result = el("div", { class: "pg-result", id: "pg-result" });
+  const ctl = { group: el("select", { id: "pg-group" }), layer: el("select", { id: "pg-layer" }), head: el("select", { id: "pg-head" }) };
+  const fig = el("figure", { class: "ta-figure pg-figure", id: "pg-heatmap" });
+  const field = (label, control) => el("label", { class: "pg-field" }, el("span", { text: label }), control);
+  root.replaceChildren(status,
+    el("div", { class: "pg-controls" }, field("Model", task), field("Example", example)),
+    el("div", { class: "pg-controls" }, field("Input", input), go),
+    el("p", { class: "pg-hint", id: "pg-hint" }), message, result,
+    el("h3", { text: "Attention" }),
+    el("div", { class: "pg-controls" }, field("Attention", ctl.group), field("Layer", ctl.layer), field("Head", ctl.head)), fig);
+  wasm().catch(() => {}); // start the runtime's download now (errors are reported by load)
+  let all;
+  try { all = await models(); } catch (e) { status.textContent = String(e.message || e); return; }
+  const names = Object.keys(all);
+  if (!names.length) { status.textContent = "No trained model was kept in this build (docs/results/models/ is empty)."; return; }
+  options(task, names, names.map((n) => `${n} (${KIND_TITLE[all[n].kind]})`));
+  task.value = names.includes("reversal") ? "reversal" : names[0]; // its attention is the easiest to read
+  let last = null, seq = 0;
+  const showAttention = () => {
+    if (!last) return;
+    const groups = Object.keys(last.attention);
+    options(ctl.group, groups, groups.map((g) => GROUP_TITLE[g]));
+    const layers = last.attention[ctl.group.value];
+    options(ctl.layer, layers.map((_, i) => i));
+    options(ctl.head, layers[0].map((_, i) => i));
+    renderAttention(last, ctl, fig);
+  };
+  const runNow = async () => {
+    const mine = ++seq;
+    const name = task.value, first = !(name in timings.models);
+    try {
+      const out = await run(name, input.value);
+      if (mine !== seq) return;
+      message.textContent = "";
+      last = out;
+      renderPrediction(out, result);
+      showAttention();
+      const ms = first ? timings.models[name] + timings.runs[timings.runs.length - 1].ms : timings.runs[timings.runs.length - 1].ms;
+      status.textContent = first ? `Loaded and ran ${name} in ${ms.toFixed(0)} ms, in this browser.`
+        : `Ran ${name} in ${ms.toFixed(1)} ms, in this browser.`;
+      root.dataset.state = "answered";
+    } catch (e) {
+      if (mine !== seq) return;
+      message.textContent = String(e.message || e);
+      root.dataset.state = "error";
+    }
+  };
+  const pickTask = async () => {
+    const m = all[task.value];
+    options(example, m.examples.map((_, i) => i), m.examples.map((x) => (x.length > 60 ? x.slice(0, 57) + "…" : x)));
+    example.value = "0";
+    input.value = m.examples[0];
+    document.getElementById("pg-hint").textContent = `Input: ${m.input_format}; at most ${m.max_src_len} tokens. ` +
+      "Words outside the vocabulary become <unk>.";
+    status.textContent = `Loading ${task.value}…`;
+    await runNow();
+  };
+  task.addEventListener("change", pickTask);
+  example.addEventListener("change", () => { input.value = all[task.value].examples[+example.value]; runNow(); });
+  go.addEventListener("click", runNow);
+  input.addEventListener("keydown", (e) => { if (e.key === "Enter") runNow(); });
+  let timer = null;
+  input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(runNow, 150); });
+  for (const c of Object.values(ctl)) c.addEventListener("change", showAttention);
+  const t0 = performance.now();
+  await pickTask();
+  timings.interactive_ms = performance.now() - t0;
+}

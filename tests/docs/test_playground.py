@@ -1,0 +1,239 @@
+"""The playground page (issue 17) in Debian's chromium with the network cut: every request that
+is not to the local server is aborted and counted (none allowed); ``window.anatomy.run`` on at
+least 20 inputs per kept model (test examples of its task, the shortest and the longest allowed
+input, unknown words, stray specials) gives what ``load_trained(...).predict`` gives in Python:
+the same tokens, ids and predictions, probabilities and attention within 1e-4; typing into the
+page's input box shows the answer in the page; an over-long input shows a message. The time to
+an interactive page (model loaded, first answer shown) and the time per prediction are printed,
+not asserted. One test without a browser runs the build hook (hooks/onnx_models.py) on a tiny
+model: the exported files and index, the cache, and a mismatch that stops the build.
+
+Against a site built already: ``TA_BUILT_SITE=/tmp/site-play`` (``tests/docs/partial_build.py
+playground.md -o /tmp/site-play``)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import statistics
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = ROOT / "docs" / "results" / "models"
+ATOL = 1e-4
+N_TEST = 16  # test examples per model, besides the edge cases
+
+
+def _hook():
+    spec = importlib.util.spec_from_file_location("onnx_models_hook", ROOT / "hooks" / "onnx_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _inputs(trained, hook) -> list[str]:
+    """Test examples, the shortest and the longest allowed input, unknown words, stray specials."""
+    texts = hook.example_texts(trained, N_TEST)
+    limit = int(trained.settings["max_src_len"])
+    words = [w for w in trained.src_vocab.tokens if w not in trained.src_vocab.specials]
+    sep = trained.settings.get("sep")
+    longest = max(texts, key=lambda t: len(t.split()))
+    shortest = min(texts, key=lambda t: len(t.split()))
+    if sep:
+        q, c = longest.split(f" {sep} ")
+        fill = (c.split() * limit)[: limit - len(q.split()) - 1]
+        q2, c2 = shortest.split(f" {sep} ")
+        extra = [f"{words[0]} {sep} {words[1]}",  # shortest: one question word, one context word
+                 f"{q} {sep} {' '.join(fill)}",  # longest allowed
+                 f"zzz {' '.join(q2.split()[1:])} {sep} {c2}",  # an unknown word in the question
+                 f"{q2} {sep} qqq {' '.join(c2.split()[1:])}",  # and in the context
+                 f"{q2} {sep} <pad> {' '.join(c2.split()[1:])}"]  # a typed special becomes <unk>
+    else:
+        extra = [words[0],  # shortest
+                 " ".join((longest.split() * limit)[:limit]),  # longest allowed
+                 "zzz " + " ".join(longest.split()[1:]),  # an unknown word
+                 "zzz qqq",  # nothing known
+                 "<pad> <sos> " + " ".join(shortest.split()[2:])]  # stray specials become <unk>
+    out = [t for t in texts + extra if len(t.split()) <= limit]
+    assert len(out) == len(texts) + len(extra), [t for t in extra if t not in out]
+    return out
+
+
+def _compare(a, b, where: str, worst: list) -> None:
+    """a (browser) equals b (Python): exactly for ints/str/bool, within ATOL for floats."""
+    if isinstance(b, float) or isinstance(a, float):
+        assert isinstance(a, (int, float)) and isinstance(b, (int, float)), f"{where}: {a!r} vs {b!r}"
+        d = abs(float(a) - float(b))
+        worst[0] = max(worst[0], d)
+        assert d <= ATOL, f"{where}: browser {a!r}, torch {b!r} (|diff| {d:.3g} > {ATOL})"
+    elif isinstance(b, dict):
+        assert isinstance(a, dict) and set(a) == set(b), f"{where}: keys {sorted(a) if isinstance(a, dict) else a!r} vs {sorted(b)}"
+        for k in b:
+            _compare(a[k], b[k], f"{where}.{k}", worst)
+    elif isinstance(b, list):
+        assert isinstance(a, list) and len(a) == len(b), f"{where}: length {len(a) if isinstance(a, list) else a!r} vs {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            _compare(x, y, f"{where}[{i}]", worst)
+    else:
+        assert a == b, f"{where}: browser {a!r}, torch {b!r}"
+
+
+@pytest.fixture(scope="module")
+def playground(browser, site_url, built_site):
+    """The page, opened with every non-local request aborted; (page, aborted requests, index)."""
+    index_file = Path(built_site) / "playground" / "models" / "index.json"
+    assert index_file.is_file(), f"{index_file} is missing: the onnx_models hook did not run"
+    index = json.loads(index_file.read_text())["models"]
+    assert index, "the site holds no playground model"
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    aborted, errors = [], []
+    local = urlparse(site_url).netloc
+
+    def route(r):
+        u = urlparse(r.request.url)
+        if u.scheme in ("data", "blob", "about") or u.netloc == local:
+            r.continue_()
+        else:
+            aborted.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{site_url}/playground/")
+    page.wait_for_function("document.getElementById('playground')?.dataset.state === 'answered'", timeout=60000)
+    interactive = page.evaluate("performance.now()")
+    first = page.evaluate("window.anatomy.timings")
+    print(f"\nplayground interactive (model loaded, first answer shown) {interactive:.0f} ms after navigation; "
+          f"runtime + first model {first['models']} ms, runtime start {first['runtime_ms']:.0f} ms")
+    yield page, aborted, errors, index
+    context.close()
+
+
+@pytest.mark.browser
+def test_the_kept_models_are_the_site_s(playground):
+    _, _, _, index = playground
+    on_disk = sorted(p.stem for p in MODELS.glob("*.pt"))
+    assert sorted(index) == on_disk
+    for name, entry in index.items():
+        digest = hashlib.sha256((MODELS / f"{name}.pt").read_bytes()).hexdigest()
+        assert entry["pt_sha256"] == digest, f"the site was built from another {name}.pt: rebuild it"
+        assert entry["checked"]["atol"] == entry["checked"]["rtol"] == 1e-5  # TESTING.md's float32 forward
+        assert entry["checked"]["max_abs_diff"] <= 1e-4
+
+
+@pytest.mark.browser
+def test_browser_equals_pytorch_on_every_model(playground):
+    from transformer_anatomy.torch.trained import load_trained
+
+    page, aborted, errors, index = playground
+    hook = _hook()
+    report = {}
+    for name in sorted(index):
+        trained = load_trained(MODELS / f"{name}.pt")
+        texts = _inputs(trained, hook)
+        assert len(texts) >= 20, (name, len(texts))
+        got = page.evaluate("async ([n, ts]) => { const out = []; for (const t of ts) out.push(await window.anatomy.run(n, t));"
+                            " return out; }", [name, texts])
+        ms = page.evaluate("(n) => window.anatomy.timings.runs.filter(r => r.name === n).map(r => r.ms)", name)
+        worst = [0.0]
+        for text, a in zip(texts, got):
+            _compare(a, trained.predict(text), f"{name} {text!r}", worst)
+        report[name] = (len(texts), worst[0], statistics.median(ms[-len(texts):]))
+    for name, (n, worst, med) in report.items():
+        print(f"{name}: {n} inputs, largest |browser - torch| {worst:.2e}, median {med:.1f} ms per prediction")
+    assert not aborted, f"requests to other hosts: {aborted}"
+    assert not errors, errors
+
+
+@pytest.mark.browser
+def test_typing_into_the_page_shows_the_answer(playground):
+    from transformer_anatomy.torch.trained import load_trained
+
+    page, aborted, errors, index = playground
+    hook = _hook()
+    for name in sorted(index):
+        trained = load_trained(MODELS / f"{name}.pt")
+        text = hook.example_texts(trained, 3)[2]
+        page.select_option("#pg-task", name)
+        page.wait_for_function("document.getElementById('playground').dataset.state === 'answered'")
+        box = page.locator("#pg-input")
+        box.fill("")
+        box.type(text, delay=0)
+        box.press("Enter")
+        want = trained.predict(text)["prediction"]
+        want = " ".join(want) if isinstance(want, list) else want
+        page.wait_for_function("(w) => document.getElementById('pg-input').value.length > 0 && "
+                               "document.getElementById('pg-prediction')?.textContent === w", arg=want or "(empty)",
+                               timeout=15000)
+        assert page.locator("#pg-heatmap svg rect").count() >= len(trained.encode(text)[0])
+        assert page.locator("#pg-message").inner_text() == ""
+    assert not aborted and not errors, (aborted, errors)
+
+
+@pytest.mark.browser
+def test_an_over_long_input_gets_a_message(playground):
+    from transformer_anatomy.torch.trained import load_trained
+
+    page, aborted, _, index = playground
+    name = "reversal" if "reversal" in index else sorted(index)[0]
+    trained = load_trained(MODELS / f"{name}.pt")
+    limit = int(trained.settings["max_src_len"])
+    page.select_option("#pg-task", name)
+    page.wait_for_function("document.getElementById('playground').dataset.state === 'answered'")
+    page.locator("#pg-input").fill(" ".join(["a"] * (limit + 1)))
+    page.locator("#pg-input").press("Enter")
+    page.wait_for_function("document.getElementById('playground').dataset.state === 'error'")
+    msg = page.locator("#pg-message").inner_text()
+    assert f"text has {limit + 1} tokens, more than the limit of {limit}" in msg, msg
+    with pytest.raises(ValueError, match="more than the limit"):
+        trained.predict(" ".join(["a"] * (limit + 1)))
+    assert not aborted
+
+
+def test_the_build_hook_exports_checks_caches_and_stops_on_a_mismatch(tmp_path, monkeypatch):
+    """No browser: hooks/onnx_models.py on one tiny model (the real ones are checked by the build)."""
+    pytest.importorskip("onnxruntime")
+    from mkdocs.exceptions import PluginError
+
+    import transformer_anatomy.torch.onnx_export as ox
+    from transformer_anatomy.tasks import make_task
+    from transformer_anatomy.torch.encoder_models import TransformerClassifier
+    from transformer_anatomy.torch.trained import save_trained
+
+    hook = _hook()
+    models, cache, site = tmp_path / "models", tmp_path / "cache", tmp_path / "site"
+    monkeypatch.setattr(hook, "MODELS", models)
+    monkeypatch.setattr(hook, "CACHE", cache)
+    data = make_task("sentiment", n_train=24, n_valid=4, n_test=8, rng=0)
+    kw = dict(d_model=16, nhead=2, num_layers=1, dim_feedforward=32, dropout=0.0)
+    save_trained(models / "sentiment.pt", TransformerClassifier(len(data.src_vocab), 2, **kw), data, model_kwargs=kw)
+    hook.on_pre_build({})
+    hook.on_post_build({"site_dir": str(site)})
+    out = site / "playground" / "models"
+    index = json.loads((out / "index.json").read_text())["models"]
+    entry = index["sentiment"]
+    assert entry["kind"] == "classification" and entry["checked"]["max_abs_diff"] <= 1e-5
+    assert entry["examples"] == [" ".join(data.src_vocab.decode(r)) for r in data.test["src"][:8]]
+    assert sorted(p.name for p in (out / "sentiment").iterdir()) == ["sentiment.card.json", "sentiment.onnx"]
+    assert (out / entry["graphs"]["model"]).is_file() and (out / entry["card"]).is_file()
+    # a second build reuses the cache entry: nothing is exported or checked again
+    monkeypatch.setattr(ox, "export_onnx", lambda *a, **k: pytest.fail("exported again"))
+    hook.on_pre_build({})
+    monkeypatch.undo()
+    monkeypatch.setattr(hook, "MODELS", models)
+    monkeypatch.setattr(hook, "CACHE", tmp_path / "cold")
+
+    def mismatch(*args, **kwargs):
+        raise ox.OnnxMismatchError("'a b' logits: onnxruntime differs from torch by 0.1 > 1e-05")
+
+    monkeypatch.setattr(ox, "check_onnx", mismatch)
+    with pytest.raises(PluginError, match="sentiment.pt differs from torch"):
+        hook.on_pre_build({})
+    assert not any((tmp_path / "cold").glob("*"))  # a failed check leaves nothing in the cache
