@@ -36,7 +36,7 @@ AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 MAX_VISIBLE_PRE_LINES = 40
-GUIDE_SECTIONS = ("Foundations", "Tasks and training", "Under the hood", "Practice")
+GUIDE_SECTIONS = ("Foundations", "Tasks and training", "Decoder-only LLMs", "Under the hood", "Practice")
 
 # --- which pages -----------------------------------------------------------------------------
 
@@ -75,8 +75,8 @@ def nav_groups(mkdocs_yml: Path = ROOT / "mkdocs.yml") -> dict[str, list[str]]:
 
 
 def guide_pages(mkdocs_yml: Path = ROOT / "mkdocs.yml") -> list[str]:
-    """The guide pages: every page of the Foundations, Tasks and training, Under the hood and
-    Practice sections of the nav."""
+    """The guide pages: every page of the Foundations, Tasks and training, Decoder-only LLMs,
+    Under the hood and Practice sections of the nav."""
     groups = nav_groups(mkdocs_yml)
     return [p for section in GUIDE_SECTIONS for p in groups.get(section, [])]
 
