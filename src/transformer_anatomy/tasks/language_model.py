@@ -72,6 +72,9 @@ LN2 = math.log(2.0)
 def load_topics() -> dict[str, str]:
     """The documents of ``pydoc_data.topics``: topic name -> its help text, sorted by name.
 
+    Shape:
+        nothing in -> a dict, topic name -> its text (``str``).
+
     Examples:
         >>> docs = load_topics()
         >>> len(docs) > 50, "assert" in docs, docs["assert"].startswith('The "assert" statement')
@@ -525,6 +528,9 @@ def ngram_baselines(data: LanguageModelData, orders: Sequence[int] = (1, 2, 3),
         ``{"uniform": {...}, "unigram": {...}, "bigram": {...}, "trigram": {...}, "grid": [...]}``;
         each model ``{"order", "alphas", "valid": {"nats_per_char", "bits_per_char"}, "test": {...},
         "valid_by_alpha": [[α, nats], ...]}``.
+
+    Shape:
+        data: its train / valid / test streams, ``(L,)`` token ids each -> a dict of floats per order (nats and bits per character).
 
     Examples:
         >>> docs = {"a": "abab" * 20, "b": "abab" * 5, "c": "abab" * 5, "d": "ab" * 30}

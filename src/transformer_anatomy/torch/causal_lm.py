@@ -247,6 +247,9 @@ class CausalLM(ModuleMixin, nn.Module):
     can embed) and implement ``forward``; with ``cache=KVCache()`` their ``forward`` takes the
     new tokens only and extends the cache in place.
 
+    Shape:
+        generate: input_ids ``(N, T)`` -> ``(N, T + K)`` long (fewer columns if every row met ``eos_token_id``).
+
     Examples:
         >>> class Bigram(CausalLM):  # a toy: the next token's logits depend on the last token only
         ...     def __init__(self):

@@ -339,6 +339,9 @@ def check_gpt2_config(config: Any) -> None:
     Raises:
         TypeError: not a GPT-2 config. UnsupportedConfigError: naming the field and its value.
 
+    Shape:
+        config -> None (reads its fields only).
+
     Examples:
         >>> from transformers import GPT2Config
         >>> check_gpt2_config(GPT2Config(n_embd=8, n_head=2))
@@ -366,6 +369,9 @@ def gpt2_from_hf(model: Any) -> GPT2LMHeadModel:
     In the model's dtype (float32 or float64; another: ``TypeError`` naming it) and device, in
     eval mode, weights copied (no memory shared with ``model``). The config is checked first
     (:func:`check_gpt2_config`); HF's dropout probabilities are ignored.
+
+    Shape:
+        a HF ``GPT2LMHeadModel`` -> our :class:`GPT2LMHeadModel`: ids ``(N, T)`` -> logits ``(N, T, V)``.
 
     Examples:
         >>> from transformers import GPT2Config, GPT2LMHeadModel as HFGPT2

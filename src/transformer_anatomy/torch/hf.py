@@ -33,6 +33,9 @@ def check_hf_config(config: Any) -> None:
     (:func:`~transformer_anatomy.torch.llama.check_llama_config`,
     :func:`~transformer_anatomy.torch.gpt2.check_gpt2_config`); ``TypeError`` for another config.
 
+    Shape:
+        config -> None (reads its fields only).
+
     Examples:
         >>> from transformers import GPT2Config, LlamaConfig
         >>> check_hf_config(GPT2Config(n_embd=8, n_head=2))
@@ -63,6 +66,9 @@ def from_hf(model: Any) -> Any:
     Raises:
         TypeError: another class (named), or another dtype.
         UnsupportedConfigError: a config field we do not implement, named with its value.
+
+    Shape:
+        a HF model -> our model of the same family, dtype and sizes; its forward maps ids ``(N, T)`` to logits ``(N, T, V)``.
 
     Examples:
         >>> import torch, transformers

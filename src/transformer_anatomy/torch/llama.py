@@ -467,6 +467,9 @@ def check_llama_config(config: Any) -> None:
     Raises:
         UnsupportedConfigError: naming the field and its value.
 
+    Shape:
+        config -> None (reads its fields only).
+
     Examples:
         >>> from transformers import LlamaConfig
         >>> check_llama_config(LlamaConfig(hidden_size=16, num_attention_heads=2))
@@ -514,6 +517,9 @@ def llama_from_hf(model: Any) -> LlamaForCausalLM:
     Raises:
         TypeError: not a ``transformers.LlamaForCausalLM``, or a dtype other than float32/float64.
         UnsupportedConfigError: a config field we do not implement, named with its value.
+
+    Shape:
+        a HF ``LlamaForCausalLM`` -> our :class:`LlamaForCausalLM`: ids ``(N, T)`` -> logits ``(N, T, V)``.
 
     Examples:
         >>> import transformers

@@ -337,6 +337,9 @@ def load_trained(path: str | os.PathLike, task: str | None = None) -> TrainedMod
             trained-model file (a training checkpoint, another format), holds another task than
             ``task``, or its contents do not build a model.
 
+    Shape:
+        a file -> a :class:`TrainedModel`; its ``predict(text)`` gives lists shaped as documented there (attention ``[layer][head][query][key]``).
+
     Examples:
         >>> import tempfile
         >>> from transformer_anatomy.tasks import make_sentiment_task
