@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
-from transformers import LlamaConfig
 from transformers.models.llama import modeling_llama as hf
 
 import transformer_anatomy.numpy.llama as nl
+from tests.hf_helpers import hf_in_float64, llama_config
 from transformer_anatomy.torch.llama import RMSNorm, RotaryEmbedding, SwiGLU, apply_rotary, rotate_half
 
 TOL64 = dict(rtol=1e-10, atol=1e-10)
@@ -28,28 +28,7 @@ TOL32_GRAD = dict(rtol=1e-3, atol=1e-4)
 F64 = torch.float64
 
 
-def config(**kw) -> LlamaConfig:
-    base = dict(vocab_size=11, hidden_size=24, intermediate_size=40, num_attention_heads=3,
-                num_key_value_heads=3, num_hidden_layers=1, max_position_embeddings=2048)
-    base.update(kw)
-    return LlamaConfig(**base)
-
-
-class _TorchFloat64:
-    """``torch`` with ``float32`` / ``float`` meaning ``float64``."""
-
-    def __getattr__(self, name):
-        return torch.float64 if name in ("float32", "float") else getattr(torch, name)
-
-
-@contextlib.contextmanager
-def hf_in_float64():
-    old = hf.torch
-    hf.torch = _TorchFloat64()
-    try:
-        yield
-    finally:
-        hf.torch = old
+config = llama_config
 
 
 def close(a: torch.Tensor, b: torch.Tensor, tol: dict) -> None:
