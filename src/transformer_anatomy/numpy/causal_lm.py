@@ -13,7 +13,7 @@ nucleus sampling, Holtzman et al. 2020, "The Curious Case of Neural Text Degener
 HuggingFace's ``repeat_kv`` (``transformers.models.llama.modeling_llama``) and
 ``transformers.generation.logits_process`` are the references.
 
-Page: ``docs/gpt2-llama.md`` (planned) and ``docs/generation.md`` (planned).
+Pages: ``docs/gpt2-llama.md`` and ``docs/generation.md``.
 """
 
 from __future__ import annotations

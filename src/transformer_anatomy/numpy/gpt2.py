@@ -21,7 +21,7 @@ HF's and a HF state dict loads with ``strict=True``:
 No dropout: HF's ``resid_pdrop``, ``embd_pdrop``, ``attn_pdrop`` change nothing in eval mode,
 and :func:`gpt2_from_hf` ignores them.
 
-Page: ``docs/gpt2-llama.md`` (planned: "GPT-2 and Llama, piece by piece").
+Page: ``docs/gpt2-llama.md`` ("GPT-2 and Llama, piece by piece").
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ import numpy as np
 from transformer_anatomy.errors import (
     BackwardError,
     StateDictError,
-    UnsupportedConfigError,
     check_bool,
     check_number,
 )
+from transformer_anatomy.hf_config import check_gpt2_config
 
 from .activation import GELU
 from .causal_lm import CausalLM, causal_attention, causal_attention_backward
@@ -622,54 +622,6 @@ def _as_numpy(x: Any) -> np.ndarray:
 
 
 # -- HuggingFace -----------------------------------------------------------------------------
-_GPT2_UNSUPPORTED = (
-    # (field, the supported value, why another value is refused)
-    ("activation_function", "gelu_new", "only GPT-2's tanh GELU ('gelu_new') is implemented"),
-    ("scale_attn_weights", True, "the scores are always scaled by 1/sqrt(head_dim)"),
-    ("scale_attn_by_inverse_layer_idx", False, "the scores are not scaled by 1/(layer_idx + 1)"),
-    ("add_cross_attention", False, "GPT-2 here is decoder-only: no cross-attention"),
-)
-
-
-def check_gpt2_config(config: Any) -> None:
-    """Refuse a HF ``GPT2Config`` whose numbers our GPT-2 would not reproduce.
-
-    Raises :class:`~transformer_anatomy.errors.UnsupportedConfigError` naming the field and its
-    value for: ``activation_function != "gelu_new"``, ``scale_attn_weights=False``,
-    ``scale_attn_by_inverse_layer_idx=True``, ``add_cross_attention=True``, pruned heads
-    (``pruned_heads``), and ``n_embd`` not divisible by ``n_head``. Accepted because they do not
-    change the mathematics: dropout probabilities (no dropout here; they change nothing in eval
-    mode), ``_attn_implementation`` (eager, sdpa) and ``reorder_and_upcast_attn`` (a
-    mixed-precision trick of HF's eager attention: the same scores, computed in float32;
-    ignored by sdpa; a float64 HF model refuses it).
-
-    Args:
-        config: a ``transformers.GPT2Config`` (anything else: ``TypeError``).
-
-    Shape:
-        config -> None.
-
-    Examples:
-        >>> from transformers import GPT2Config
-        >>> check_gpt2_config(GPT2Config(n_embd=8, n_head=2))
-        >>> check_gpt2_config(GPT2Config(n_embd=8, n_head=2, activation_function="relu"))
-        Traceback (most recent call last):
-        ...
-        transformer_anatomy.errors.UnsupportedConfigError: activation_function='relu' is not supported: only GPT-2's tanh GELU ('gelu_new') is implemented
-    """
-    if getattr(config, "model_type", None) != "gpt2":
-        raise TypeError(f"check_gpt2_config expects a transformers.GPT2Config, got {type(config).__name__}")
-    for field, supported, why in _GPT2_UNSUPPORTED:
-        value = getattr(config, field, supported)
-        if value != supported:
-            raise UnsupportedConfigError(f"{field}={value!r} is not supported: {why}")
-    pruned = getattr(config, "pruned_heads", None)
-    if pruned:
-        raise UnsupportedConfigError(f"pruned_heads={pruned!r} is not supported: every layer has n_head heads")
-    if config.n_embd % config.n_head:
-        raise UnsupportedConfigError(f"n_embd={config.n_embd} is not divisible by n_head={config.n_head}")
-
-
 def gpt2_from_hf(model: Any) -> GPT2LMHeadModel:
     """Our :class:`GPT2LMHeadModel` with the weights of a HF ``transformers.GPT2LMHeadModel``.
 

@@ -5,7 +5,7 @@ Without a cache, generating token ``t`` re-runs the model over all ``t`` positio
 the attention is causal, the keys and values of positions ``< t`` never change once computed,
 so each step needs only the newest position's projections plus the stored ones.
 
-Page: ``docs/own-transformer.md`` (the cache) and ``docs/gpt2-llama.md`` (planned).
+Page: ``docs/own-transformer.md`` (the cache) and ``docs/gpt2-llama.md``.
 """
 
 from __future__ import annotations

@@ -30,11 +30,11 @@ import numpy as np
 from transformer_anatomy.errors import (
     BackwardError,
     StateDictError,
-    UnsupportedConfigError,
     check_bool,
     check_number,
     check_rotary,
 )
+from transformer_anatomy.hf_config import check_llama_config, rope_theta
 
 from .causal_lm import CausalLM
 from .linear import Linear
@@ -802,56 +802,6 @@ class LlamaForCausalLM(CausalLM):
 
 
 # -- from HuggingFace ------------------------------------------------------------------------
-def _rope_parameters(config: Any) -> dict:
-    """The RoPE settings of a ``LlamaConfig``: ``rope_parameters`` (transformers 5) or
-    ``rope_scaling`` + ``rope_theta`` (4.x), as one dict."""
-    rp = getattr(config, "rope_parameters", None)
-    if rp is None:
-        rp = dict(getattr(config, "rope_scaling", None) or {})
-        rp.setdefault("rope_theta", getattr(config, "rope_theta", 10000.0))
-    return dict(rp)
-
-
-def check_llama_config(config: Any) -> None:
-    """Raise :class:`~transformer_anatomy.errors.UnsupportedConfigError` for a ``LlamaConfig``
-    field that changes the numbers and that :class:`LlamaForCausalLM` does not implement.
-
-    Refused: ``rope_parameters`` (``rope_scaling`` in transformers 4) with a ``rope_type``
-    other than ``"default"``; ``hidden_act != "silu"``; ``pretraining_tp != 1``;
-    ``head_dim != hidden_size // num_attention_heads``. Ignored (no effect on eval-mode
-    logits): ``attention_dropout``, ``use_cache``, the token ids, ``initializer_range``.
-
-    Args:
-        config: a ``transformers.LlamaConfig``.
-
-    Shape:
-        config -> None (reads its fields only).
-
-    Examples:
-        >>> from transformers import LlamaConfig
-        >>> check_llama_config(LlamaConfig(vocab_size=10, hidden_size=8, num_attention_heads=2))
-        >>> check_llama_config(LlamaConfig(vocab_size=10, hidden_size=8, num_attention_heads=2, hidden_act="gelu"))
-        Traceback (most recent call last):
-        ...
-        transformer_anatomy.errors.UnsupportedConfigError: hidden_act='gelu' is not supported: only 'silu' (SwiGLU)
-    """
-    rp = _rope_parameters(config)
-    name = "rope_parameters" if getattr(config, "rope_parameters", None) is not None else "rope_scaling"
-    if rp.get("rope_type", rp.get("type", "default")) != "default":
-        raise UnsupportedConfigError(f"{name}={rp!r} is not supported: only the default RoPE (rope_type='default')")
-    act = getattr(config, "hidden_act", "silu")
-    if act != "silu":
-        raise UnsupportedConfigError(f"hidden_act={act!r} is not supported: only 'silu' (SwiGLU)")
-    tp = getattr(config, "pretraining_tp", 1)
-    if tp not in (None, 1):
-        raise UnsupportedConfigError(f"pretraining_tp={tp!r} is not supported: only 1")
-    head_dim = getattr(config, "head_dim", None)
-    want = config.hidden_size // config.num_attention_heads
-    if head_dim is not None and head_dim != want:
-        raise UnsupportedConfigError(f"head_dim={head_dim!r} is not supported: only hidden_size // "
-                                     f"num_attention_heads = {want}")
-
-
 def llama_from_hf(model: Any) -> LlamaForCausalLM:
     """Our :class:`LlamaForCausalLM` with the weights of a ``transformers.LlamaForCausalLM``.
 
@@ -888,7 +838,7 @@ def llama_from_hf(model: Any) -> LlamaForCausalLM:
     ours = LlamaForCausalLM(
         config.vocab_size, config.hidden_size, config.intermediate_size, config.num_hidden_layers,
         config.num_attention_heads, config.num_key_value_heads, config.rms_norm_eps,
-        float(_rope_parameters(config).get("rope_theta", 10000.0)), config.max_position_embeddings,
+        rope_theta(config), config.max_position_embeddings,
         bool(config.tie_word_embeddings), bool(config.attention_bias), bool(config.mlp_bias),
         dtype=np.dtype(dtype), rng=0)
     ours.load_state_dict({k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()})

@@ -9,7 +9,7 @@ Sources: Radford et al. 2019 (GPT-2, the causal LM), Ainslie et al. 2023 "GQA" (
 attention), Holtzman et al. 2020 "The Curious Case of Neural Text Degeneration" (top-p);
 HuggingFace's ``generation/logits_process.py`` and ``generation/utils.py`` for the exact rules.
 
-Page: ``docs/generation.md`` (planned: "Generation").
+Page: ``docs/generation.md`` ("Generation").
 """
 
 from __future__ import annotations

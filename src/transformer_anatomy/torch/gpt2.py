@@ -9,7 +9,7 @@ pre-norm blocks, a final LayerNorm, learned positions); HuggingFace's
 loads with ``strict=True``. The twin of ``numpy/gpt2.py`` (same names, arguments, defaults).
 No dropout (HF's ``resid_pdrop`` / ``embd_pdrop`` / ``attn_pdrop`` change nothing in eval mode).
 
-Page: ``docs/gpt2-llama.md`` (planned: "GPT-2 and Llama, piece by piece").
+Page: ``docs/gpt2-llama.md`` ("GPT-2 and Llama, piece by piece").
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from transformer_anatomy.errors import UnsupportedConfigError, check_bool, check_number, check_positive_int
+from transformer_anatomy.errors import check_bool, check_number, check_positive_int
+from transformer_anatomy.hf_config import check_gpt2_config
 
 from ._checks import check_float_input, param_dtype
 from .causal_lm import CausalLM, append_to_cache, causal_attention, decoder_inputs, init_decoder_weights
@@ -319,50 +320,6 @@ class GPT2LMHeadModel(CausalLM):
 
 
 # -- HuggingFace -----------------------------------------------------------------------------
-_GPT2_UNSUPPORTED = (
-    # (field, the supported value, why another value is refused)
-    ("activation_function", "gelu_new", "only GPT-2's tanh GELU ('gelu_new') is implemented"),
-    ("scale_attn_weights", True, "the scores are always scaled by 1/sqrt(head_dim)"),
-    ("scale_attn_by_inverse_layer_idx", False, "the scores are not scaled by 1/(layer_idx + 1)"),
-    ("add_cross_attention", False, "GPT-2 here is decoder-only: no cross-attention"),
-)
-
-
-def check_gpt2_config(config: Any) -> None:
-    """Refuse a HF ``GPT2Config`` whose numbers our :class:`GPT2LMHeadModel` would not reproduce:
-    ``activation_function != "gelu_new"``, ``scale_attn_weights=False``,
-    ``scale_attn_by_inverse_layer_idx=True``, ``add_cross_attention=True``, pruned heads, ``n_embd`` not
-    divisible by ``n_head``. Dropout probabilities are ignored (no effect in eval mode), and so is
-    ``reorder_and_upcast_attn`` (HF's mixed-precision order of the same arithmetic: float32
-    numbers match; a float64 HF model refuses it itself).
-
-    Raises:
-        TypeError: not a GPT-2 config. UnsupportedConfigError: naming the field and its value.
-
-    Shape:
-        config -> None (reads its fields only).
-
-    Examples:
-        >>> from transformers import GPT2Config
-        >>> check_gpt2_config(GPT2Config(n_embd=8, n_head=2))
-        >>> check_gpt2_config(GPT2Config(n_embd=8, n_head=2, activation_function="relu"))
-        Traceback (most recent call last):
-        ...
-        transformer_anatomy.errors.UnsupportedConfigError: activation_function='relu' is not supported: only GPT-2's tanh GELU ('gelu_new') is implemented
-    """
-    if getattr(config, "model_type", None) != "gpt2":
-        raise TypeError(f"check_gpt2_config expects a transformers.GPT2Config, got {type(config).__name__}")
-    for field, supported, why in _GPT2_UNSUPPORTED:
-        value = getattr(config, field, supported)
-        if value != supported:
-            raise UnsupportedConfigError(f"{field}={value!r} is not supported: {why}")
-    pruned = getattr(config, "pruned_heads", None)
-    if pruned:
-        raise UnsupportedConfigError(f"pruned_heads={pruned!r} is not supported: every layer has n_head heads")
-    if config.n_embd % config.n_head:
-        raise UnsupportedConfigError(f"n_embd={config.n_embd} is not divisible by n_head={config.n_head}")
-
-
 def gpt2_from_hf(model: Any) -> GPT2LMHeadModel:
     """Our :class:`GPT2LMHeadModel` with the weights of a HF ``transformers.GPT2LMHeadModel``.
 

@@ -4,54 +4,16 @@ for ``transformers.GPT2LMHeadModel`` and ``transformers.LlamaForCausalLM``, and
 
 The twin of ``numpy/hf.py``. ``transformers`` is imported only inside these functions.
 
-Page: ``docs/gpt2-llama.md`` (planned: "GPT-2 and Llama, piece by piece").
+Page: ``docs/gpt2-llama.md`` ("GPT-2 and Llama, piece by piece").
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from transformer_anatomy.hf_config import check_hf_config, hf_family as _family
+
 __all__ = ["check_hf_config", "from_hf"]
-
-
-def _family(obj: Any, what: str) -> str:
-    """``"llama"`` or ``"gpt2"`` for a HF model (``what="model"``) or config, else ``TypeError``."""
-    import transformers
-
-    kinds = {"model": ((transformers.LlamaForCausalLM, "llama"), (transformers.GPT2LMHeadModel, "gpt2")),
-             "config": ((transformers.LlamaConfig, "llama"), (transformers.GPT2Config, "gpt2"))}[what]
-    for cls, family in kinds:
-        if isinstance(obj, cls):
-            return family
-    names = " or ".join(f"transformers.{cls.__name__}" for cls, _ in kinds)
-    raise TypeError(f"{what} must be a {names}, got {type(obj).__name__}")
-
-
-def check_hf_config(config: Any) -> None:
-    """Raise :class:`~transformer_anatomy.errors.UnsupportedConfigError` for a field of a
-    ``LlamaConfig`` / ``GPT2Config`` that changes the numbers and that we do not implement
-    (:func:`~transformer_anatomy.torch.llama.check_llama_config`,
-    :func:`~transformer_anatomy.torch.gpt2.check_gpt2_config`); ``TypeError`` for another config.
-
-    Shape:
-        config -> None (reads its fields only).
-
-    Examples:
-        >>> from transformers import GPT2Config, LlamaConfig
-        >>> check_hf_config(GPT2Config(n_embd=8, n_head=2))
-        >>> check_hf_config(LlamaConfig(hidden_size=8, num_attention_heads=2, pretraining_tp=2))
-        Traceback (most recent call last):
-        ...
-        transformer_anatomy.errors.UnsupportedConfigError: pretraining_tp=2 is not supported: expected 1
-    """
-    if _family(config, "config") == "llama":
-        from .llama import check_llama_config
-
-        check_llama_config(config)
-    else:
-        from .gpt2 import check_gpt2_config
-
-        check_gpt2_config(config)
 
 
 def from_hf(model: Any) -> Any:

@@ -10,7 +10,7 @@ HuggingFace ``LlamaRMSNorm`` / ``LlamaRotaryEmbedding`` / ``LlamaMLP``'s). As in
 backend, RMSNorm and the RoPE angles are computed in the module's dtype, where HF always uses
 float32 (so a float64 HF Llama is only float32-accurate there).
 
-Page: ``docs/gpt2-llama.md`` (planned: "GPT-2 and Llama, piece by piece").
+Page: ``docs/gpt2-llama.md`` ("GPT-2 and Llama, piece by piece").
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from torch.nn import functional as F
 
 from typing import Any
 
-from transformer_anatomy.errors import (UnsupportedConfigError, check_bool, check_number, check_positive_int,
-                                        check_rotary)
+from transformer_anatomy.errors import check_bool, check_number, check_positive_int, check_rotary
+from transformer_anatomy.hf_config import check_llama_config, rope_theta
 
 from ._checks import check_float_input, check_tensor, param_dtype
 from .causal_lm import CausalLM, append_to_cache, causal_attention, decoder_inputs, init_decoder_weights
@@ -458,56 +458,6 @@ class LlamaForCausalLM(CausalLM):
     # --8<-- [end:llama_for_causal_lm]
 
 
-def check_llama_config(config: Any) -> None:
-    """Refuse a HuggingFace ``LlamaConfig`` whose numbers our :class:`LlamaForCausalLM` would not
-    reproduce: a RoPE scaling (``rope_parameters`` / ``rope_scaling`` with ``rope_type`` other
-    than ``"default"``), ``hidden_act != "silu"``, ``pretraining_tp != 1``, a ``head_dim`` other
-    than ``hidden_size // num_attention_heads``. Dropout fields are ignored (no effect in eval).
-
-    Raises:
-        UnsupportedConfigError: naming the field and its value.
-
-    Shape:
-        config -> None (reads its fields only).
-
-    Examples:
-        >>> from transformers import LlamaConfig
-        >>> check_llama_config(LlamaConfig(hidden_size=16, num_attention_heads=2))
-        >>> check_llama_config(LlamaConfig(hidden_size=16, num_attention_heads=2, hidden_act="gelu"))
-        Traceback (most recent call last):
-        ...
-        transformer_anatomy.errors.UnsupportedConfigError: hidden_act='gelu' is not supported: Llama's MLP here is SwiGLU (hidden_act='silu')
-    """
-    get = lambda name, default=None: getattr(config, name, default)  # noqa: E731
-    model_type = get("model_type")
-    if model_type != "llama":
-        raise UnsupportedConfigError(f"model_type={model_type!r} is not supported here: expected 'llama'")
-    for field in ("rope_parameters", "rope_scaling"):
-        rope = get(field)
-        if rope is not None:
-            kind = rope.get("rope_type", rope.get("type", "default")) if isinstance(rope, dict) else rope
-            if kind != "default":
-                raise UnsupportedConfigError(f"{field}={rope!r} is not supported: only the default RoPE "
-                                             "(rope_type='default')")
-    if get("hidden_act", "silu") != "silu":
-        raise UnsupportedConfigError(f"hidden_act={get('hidden_act')!r} is not supported: Llama's MLP here is "
-                                     "SwiGLU (hidden_act='silu')")
-    if get("pretraining_tp", 1) not in (None, 1):
-        raise UnsupportedConfigError(f"pretraining_tp={get('pretraining_tp')!r} is not supported: expected 1")
-    head_dim = get("head_dim")
-    if head_dim is not None and head_dim != config.hidden_size // config.num_attention_heads:
-        raise UnsupportedConfigError(
-            f"head_dim={head_dim!r} is not supported: expected hidden_size // num_attention_heads = "
-            f"{config.hidden_size // config.num_attention_heads}")
-
-
-def _rope_theta(config: Any) -> float:
-    rope = getattr(config, "rope_parameters", None)
-    if isinstance(rope, dict) and "rope_theta" in rope:
-        return float(rope["rope_theta"])
-    return float(getattr(config, "rope_theta", 10000.0))
-
-
 def llama_from_hf(model: Any) -> LlamaForCausalLM:
     """Our :class:`LlamaForCausalLM` with the weights of a HuggingFace ``LlamaForCausalLM``.
 
@@ -543,7 +493,7 @@ def llama_from_hf(model: Any) -> LlamaForCausalLM:
     with torch.random.fork_rng(devices=[]):  # the initialisation is overwritten: leave the caller's RNG alone
         ours = LlamaForCausalLM(
             config.vocab_size, config.hidden_size, config.intermediate_size, config.num_hidden_layers,
-            config.num_attention_heads, config.num_key_value_heads, config.rms_norm_eps, _rope_theta(config),
+            config.num_attention_heads, config.num_key_value_heads, config.rms_norm_eps, rope_theta(config),
             config.max_position_embeddings, tied, config.attention_bias, config.mlp_bias,
             device=weight.device, dtype=weight.dtype)
     ours.load_state_dict(model.state_dict(), strict=True)
