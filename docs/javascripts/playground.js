@@ -7,14 +7,25 @@
 // keys, nesting and decoding rules (greedy argmax with the lowest id on a tie, top-5 sorted by
 // probability then id, softmax in float64 of the float32 logits, QA span by best_spans).
 
-import * as ort from "../assets/vendor/onnxruntime/ort.wasm.bundle.min.mjs";
-
-ort.env.wasm.numThreads = 1; // no SharedArrayBuffer, so no cross-origin-isolation headers
-ort.env.wasm.proxy = false;
+// The runtime is imported when the first model is loaded, not with this module: a page with only
+// a small embedded widget (class "anatomy-mini") stays light until the widget is seen or used.
+const ORT = new URL("../assets/vendor/onnxruntime/ort.wasm.bundle.min.mjs", import.meta.url).href;
+let ort = null, ortPromise = null;
+function runtime() {
+  if (!ortPromise) {
+    ortPromise = import(ORT).then((m) => {
+      ort = m;
+      ort.env.wasm.numThreads = 1; // no SharedArrayBuffer, so no cross-origin-isolation headers
+      ort.env.wasm.proxy = false;
+      ort.env.wasm.wasmPaths = { wasm: WASM };
+      return m;
+    });
+  }
+  return ortPromise;
+}
 // The glue code is bundled in ort.wasm.bundle.min.mjs: only the .wasm binary is needed, from this
-// site. It is fetched as soon as this module runs, in parallel with the models (wasmBinary).
+// site. It is fetched in parallel with the models (wasmBinary).
 const WASM = new URL("../assets/vendor/onnxruntime/ort-wasm-simd-threaded.wasm", import.meta.url).href;
-ort.env.wasm.wasmPaths = { wasm: WASM };
 let wasmBytes = null;
 function wasm() {
   if (!wasmBytes) {
@@ -64,9 +75,10 @@ export function load(name) {
         return r;
       };
       const graphs = Object.entries(entry.graphs);
-      const [card, runtime, ...bytes] = await Promise.all([get(entry.card).then((r) => r.json()), wasm(),
-        ...graphs.map(([, file]) => get(file).then((r) => r.arrayBuffer()))]);
-      if (!ort.env.wasm.wasmBinary) ort.env.wasm.wasmBinary = runtime;
+      const [card, binary, ...bytes] = await Promise.all([get(entry.card).then((r) => r.json()), wasm(),
+        ...graphs.map(([, file]) => get(file).then((r) => r.arrayBuffer())), runtime()]);
+      bytes.pop(); // runtime()'s module
+      if (!ort.env.wasm.wasmBinary) ort.env.wasm.wasmBinary = binary;
       const sessions = {};
       for (const [i, [graph]] of graphs.entries()) {
         const t1 = performance.now();
@@ -395,12 +407,14 @@ export async function mount(root) {
     el("h3", { text: "Attention" }),
     el("div", { class: "pg-controls" }, field("Attention", ctl.group), field("Layer", ctl.layer), field("Head", ctl.head)), fig);
   wasm().catch(() => {}); // start the runtime's download now (errors are reported by load)
+  runtime().catch(() => {});
   let all;
   try { all = await models(); } catch (e) { status.textContent = String(e.message || e); return; }
   const names = Object.keys(all);
   if (!names.length) { status.textContent = "No trained model was kept in this build (docs/results/models/ is empty)."; return; }
   options(task, names, names.map((n) => `${n} (${KIND_TITLE[all[n].kind]})`));
-  task.value = names.includes("reversal") ? "reversal" : names[0]; // its attention is the easiest to read
+  const asked = new URLSearchParams(location.search).get("model"); // the small widgets link here with ?model=
+  task.value = names.includes(asked) ? asked : names.includes("reversal") ? "reversal" : names[0]; // reversal's attention is the easiest to read
   let last = null, seq = 0;
   const showAttention = () => {
     if (!last) return;
@@ -451,4 +465,136 @@ export async function mount(root) {
   const t0 = performance.now();
   await pickTask();
   timings.interactive_ms = performance.now() - t0;
+}
+
+
+// ---------------------------------------------------------------------------------------
+// the small embedded widget: <div class="anatomy-mini" data-model="reversal"></div>
+// ---------------------------------------------------------------------------------------
+const PLAYGROUND = new URL("../playground/", import.meta.url);
+let miniCount = 0;
+
+function miniAnswer(out, box) {
+  box.replaceChildren();
+  const pred = Array.isArray(out.prediction) ? out.prediction.join(" ") : out.prediction;
+  const line = el("p", { class: "anatomy-mini-line" }, el("strong", { text: "Answer: " }),
+    el("output", { class: "anatomy-mini-prediction", text: pred === "" ? "(empty)" : pred }));
+  box.append(line);
+  if (out.kind === "classification") {
+    line.append(" ", bar(out.probabilities[out.label]));
+  } else if (out.kind === "qa") {
+    line.append(" ", bar(out.probabilities[0][out.span[0]] * out.probabilities[1][out.span[1]]));
+  } else {
+    // seq2seq: the decoded tokens with the probability of each; tagging: each word's tag
+    const chips = el("div", { class: "pg-tokens", role: "list",
+      "aria-label": out.kind === "seq2seq" ? "decoded tokens and their probabilities" : "each word's tag and its probability" });
+    const items = out.kind === "seq2seq"
+      ? out.steps.map((st) => [st.token, st.probability])
+      : out.tokens.map((w, i) => [`${w}: ${out.prediction[i]}`, out.probabilities[i][out.labels.indexOf(out.prediction[i])]]);
+    for (const [text, p] of items) {
+      chips.append(el("span", { class: "pg-token", role: "listitem" }, el("span", { class: "pg-token-text", text }),
+        el("span", { class: "pg-token-id", text: pct(p) })));
+    }
+    box.append(chips);
+  }
+}
+
+/** Build the small widget inside ``root``: one input (an example filled in), the answer with its
+ * probability, the decoded tokens of a seq2seq model, one attention map and a link to the
+ * playground. The runtime and the model are loaded when the widget comes into view or is used. */
+export async function mountMini(root) {
+  if (!root || root.dataset.mounted) return;
+  root.dataset.mounted = "1";
+  const id = `anatomy-mini-${++miniCount}`;
+  const wanted = root.dataset.model || "reversal";
+  const input = el("input", { id: `${id}-input`, type: "text", autocomplete: "off", spellcheck: "false", class: "anatomy-mini-input" });
+  const go = el("button", { type: "button", class: "md-button md-button--primary anatomy-mini-run", text: "Run" });
+  const status = el("p", { class: "pg-status", role: "status", "aria-live": "polite", text: "The model loads when this comes into view." });
+  const message = el("p", { class: "pg-message", role: "alert" });
+  const answer = el("div", { class: "anatomy-mini-answer", "aria-live": "polite" });
+  const ctl = { group: el("select", { id: `${id}-group` }), layer: el("select", { id: `${id}-layer` }), head: el("select", { id: `${id}-head` }) };
+  const field = (label, control) => el("label", { class: "pg-field" }, el("span", { text: label }), control);
+  const fig = el("figure", { class: "ta-figure pg-figure anatomy-mini-figure" });
+  const details = el("details", { class: "anatomy-mini-attention" }, el("summary", { text: "Attention map" }),
+    el("div", { class: "pg-controls" }, field("Attention", ctl.group), field("Layer", ctl.layer), field("Head", ctl.head)), fig);
+  const link = el("a", { href: `${PLAYGROUND.href}?model=${encodeURIComponent(wanted)}`, text: "Open the full playground" });
+  const inputLabel = el("label", { class: "pg-field anatomy-mini-field" }, el("span", { text: `Input (model: ${wanted})` }), input);
+  root.replaceChildren(el("div", { class: "pg-controls" }, inputLabel, go), message, answer, status, details,
+    el("p", { class: "anatomy-mini-link" }, link, ` (every task, tokens, the decoding step by step, every head).`));
+  root.dataset.state = "idle";
+  let name, entry, last = null, seq = 0, started = false;
+  try {
+    name = await resolveName(wanted);
+    entry = (await index()).models[name];
+  } catch (e) { status.textContent = String(e.message || e); root.dataset.state = "error"; return; }
+  input.value = entry.examples[0] || "";
+  const showAttention = () => {
+    if (!last) return;
+    const groups = Object.keys(last.attention);
+    options(ctl.group, groups, groups.map((g) => GROUP_TITLE[g]));
+    if (!root.dataset.groupChosen) { // the most telling map first: cross-attention of the last layer
+      ctl.group.value = groups.includes("cross") ? "cross" : "encoder_self";
+      options(ctl.layer, last.attention[ctl.group.value].map((_, i) => i));
+      ctl.layer.value = String(last.attention[ctl.group.value].length - 1);
+      root.dataset.groupChosen = "1";
+    }
+    const layers = last.attention[ctl.group.value];
+    options(ctl.layer, layers.map((_, i) => i));
+    options(ctl.head, layers[0].map((_, i) => i));
+    renderAttention(last, ctl, fig);
+  };
+  const runNow = async () => {
+    started = true;
+    const mine = ++seq, first = !(name in timings.models);
+    if (first) status.textContent = `Loading ${name}…`;
+    root.dataset.state = "running";
+    try {
+      const out = await run(name, input.value);
+      if (mine !== seq) return;
+      message.textContent = "";
+      last = out;
+      miniAnswer(out, answer);
+      showAttention();
+      const ms = timings.runs[timings.runs.length - 1].ms;
+      status.textContent = first ? `Loaded and ran ${name} in ${(timings.models[name] + ms).toFixed(0)} ms, in this browser.`
+        : `Ran ${name} in ${ms.toFixed(1)} ms, in this browser.`;
+      root.dataset.state = "answered";
+    } catch (e) {
+      if (mine !== seq) return;
+      message.textContent = String(e.message || e);
+      status.textContent = "";
+      root.dataset.state = "error";
+    }
+  };
+  const start = () => { if (!started) runNow(); };
+  go.addEventListener("click", runNow);
+  input.addEventListener("keydown", (e) => { if (e.key === "Enter") runNow(); });
+  input.addEventListener("focus", start, { once: true });
+  let timer = null;
+  input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(runNow, 150); });
+  for (const c of Object.values(ctl)) c.addEventListener("change", showAttention);
+  if ("IntersectionObserver" in window) {
+    const seen = new IntersectionObserver((entries) => {
+      if (entries.some((x) => x.isIntersecting)) { seen.disconnect(); start(); }
+    }, { rootMargin: "200px 0px" });
+    seen.observe(root);
+  } else {
+    start();
+  }
+}
+
+/** Mount every small widget under ``scope`` (the page, after each instant navigation too). */
+export function mountMinis(scope = document) {
+  for (const root of scope.querySelectorAll(".anatomy-mini")) mountMini(root);
+}
+
+// Material's instant navigation swaps the page's content and re-runs its inline scripts as
+// classic scripts (a <script type="module"> loses its type there): once this module is loaded,
+// every page it reaches mounts its playground and widgets itself, from Material's document$.
+if (window.document$ && typeof window.document$.subscribe === "function") {
+  window.document$.subscribe(() => {
+    const full = document.getElementById("playground");
+    if (full && full.classList.contains("pg-root")) mount(full);
+    mountMinis();
+  });
 }

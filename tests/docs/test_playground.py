@@ -16,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import re
 import statistics
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -195,6 +197,163 @@ def test_an_over_long_input_gets_a_message(playground):
     with pytest.raises(ValueError, match="more than the limit"):
         trained.predict(" ".join(["a"] * (limit + 1)))
     assert not aborted
+
+
+# --- the small embedded widgets on the training and data-flow pages ---------------------------
+
+MINI_PAGES = {"training": ["reversal"], "data-flow": ["sentiment", "numbers"]}
+RUNTIME_FILES = (".wasm", ".onnx", ".card.json", "ort.wasm.bundle")  # what a widget loads when used
+
+
+def _mini_context(browser, site_url, **kw):
+    """A context whose every non-local request is aborted and counted; (page, log)."""
+    context = browser.new_context(**kw)
+    log = {"aborted": [], "errors": [], "requests": []}
+    local = urlparse(site_url).netloc
+
+    def route(r):
+        u = urlparse(r.request.url)
+        if u.netloc == local and u.path.endswith("/sitemap.xml"):
+            # Material navigates instantly only to the sitemap's pages, whose host is mkdocs.yml's
+            # site_url (another port than this server's): the sitemap as the deployed site has it
+            body = re.sub(r"<loc>https?://[^/<]+/", f"<loc>{site_url}/", r.fetch().text())
+            r.fulfill(status=200, content_type="application/xml", body=body)
+        elif u.scheme in ("data", "blob", "about") or u.netloc == local:
+            log["requests"].append(r.request.url)
+            r.continue_()
+        else:
+            log["aborted"].append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("pageerror", lambda e: log["errors"].append(str(e)))
+    page.on("console", lambda m: log["errors"].append(m.text) if m.type == "error" else None)
+    return page, log
+
+
+def _mini(model: str) -> str:
+    return f".anatomy-mini[data-model='{model}']"
+
+
+def _answered(page, model: str, timeout: int = 60000) -> None:
+    page.wait_for_function("(s) => document.querySelector(s)?.dataset.state === 'answered'", arg=_mini(model), timeout=timeout)
+
+
+def _skip_without(built_site, models):
+    index_file = Path(built_site) / "playground" / "models" / "index.json"
+    index = json.loads(index_file.read_text())["models"] if index_file.is_file() else {}
+    missing = [m for m in models if m not in index]
+    assert not missing, f"the site has no playground model {missing}: the onnx_models hook did not run"
+
+
+@pytest.mark.browser
+def test_the_embedded_widgets_answer_as_pytorch(browser, site_url, built_site):
+    """training.md and data-flow.md (reached by instant navigation): each widget loads nothing
+    heavy until it is scrolled to, then answers its example; typed text gives predict()'s answer."""
+    from transformer_anatomy.torch.trained import load_trained
+
+    _skip_without(built_site, [m for ms in MINI_PAGES.values() for m in ms])
+    hook = _hook()
+    page, log = _mini_context(browser, site_url, viewport={"width": 1280, "height": 900})
+    page.goto(f"{site_url}/training/", wait_until="networkidle")
+    loaded_ms = page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd")
+    print(f"\ntraining: page loaded (load event) in {loaded_ms:.0f} ms, its widget not yet seen")
+    for path, models in MINI_PAGES.items():
+        if path != "training":  # Material's instant navigation: a click on a link in the page
+            page.locator(f"article a[href*='{path}']").first.click()
+            page.wait_for_url(f"**/{path}/**")
+            nav = page.evaluate("performance.getEntriesByType('navigation')[0].name")
+            assert urlparse(nav).path == "/training/", f"not an instant navigation: {nav} was loaded"
+            page.wait_for_function("(n) => document.querySelectorAll('.anatomy-mini[data-state]').length === n",
+                                   arg=len(models), timeout=30000)
+        else:
+            heavy = [u for u in log["requests"] if any(f in u for f in RUNTIME_FILES)]
+            assert not heavy, f"loaded before any widget was seen: {heavy}"
+            assert page.evaluate("document.querySelector('.anatomy-mini').dataset.state") == "idle"
+        for model in models:
+            trained = load_trained(MODELS / f"{model}.pt")
+            box = page.locator(f"{_mini(model)} input")
+            t0 = page.evaluate("performance.now()")
+            box.scroll_into_view_if_needed()
+            _answered(page, model)
+            first_ms = page.evaluate("performance.now()") - t0
+            shown = page.locator(f"{_mini(model)} output").inner_text()
+            example = box.input_value()
+            assert example == hook.example_texts(trained, 1)[0]
+            for text in [example, hook.example_texts(trained, 3)[2]]:
+                if text != example:
+                    box.fill("")
+                    box.type(text, delay=0)
+                    box.press("Enter")
+                want = trained.predict(text)["prediction"]
+                want = (" ".join(want) if isinstance(want, list) else want) or "(empty)"
+                page.wait_for_function("([s, w]) => document.querySelector(s + ' output')?.textContent === w",
+                                       arg=[_mini(model), want], timeout=15000)
+                shown = page.locator(f"{_mini(model)} output").inner_text()
+                assert shown == want, (model, text, shown, want)
+            page.locator(f"{_mini(model)} summary").click()
+            assert page.locator(f"{_mini(model)} figure svg rect").count() >= len(trained.encode(text)[0])
+            assert page.locator(f"{_mini(model)} .pg-message").inner_text() == ""
+            href = page.locator(f"{_mini(model)} .anatomy-mini-link a").get_attribute("href")
+            assert urlparse(href).path == "/playground/" and f"model={model}" in href, href
+            what = "runtime + model" if path == "training" else "model (the runtime came with the page before)"
+            print(f"\n{path}: {model} widget: {what} + first answer {first_ms:.0f} ms after it was scrolled to")
+    assert not log["aborted"], f"requests to other hosts: {log['aborted']}"
+    assert not log["errors"], log["errors"]
+
+
+@pytest.mark.browser
+def test_a_widget_s_link_opens_the_playground_on_its_model(browser, site_url, built_site):
+    """The link under a widget, followed by Material's instant navigation, opens the playground
+    with the widget's model chosen and answered, and no script fails on the way."""
+    _skip_without(built_site, ["numbers"])
+    page, log = _mini_context(browser, site_url, viewport={"width": 1280, "height": 900})
+    page.goto(f"{site_url}/data-flow/", wait_until="networkidle")
+    page.locator(_mini("numbers")).scroll_into_view_if_needed()
+    _answered(page, "numbers")
+    page.locator(f"{_mini('numbers')} .anatomy-mini-link a").click()
+    page.wait_for_url("**/playground/?model=numbers")
+    page.wait_for_function("document.getElementById('playground')?.dataset.state === 'answered'", timeout=60000)
+    assert urlparse(page.evaluate("performance.getEntriesByType('navigation')[0].name")).path == "/data-flow/"
+    assert page.locator("#pg-task").input_value() == "numbers"
+    assert not log["aborted"], log["aborted"]
+    assert not log["errors"], ("an inline <script type=module> fails after an instant navigation (Material re-runs "
+                               "it as a classic script): load the module with import()", log["errors"])
+
+
+@pytest.mark.browser
+def test_the_embedded_widgets_fit_a_phone_and_pass_axe(browser, site_url, built_site):
+    """At 390 px, every widget answered and its attention map open: nothing sticks out of the
+    page, and axe-core finds no WCAG 2.1 A/AA violation in the widgets, light or dark."""
+    pm = sys.modules.get("page_metrics")
+    if not pm.AXE_JS.exists():
+        pytest.fail(f"{pm.AXE_JS} is missing: run `make assets` (npm install installs axe-core)")
+    _skip_without(built_site, [m for ms in MINI_PAGES.values() for m in ms])
+    problems = {}
+    for path, models in MINI_PAGES.items():
+        page, log = _mini_context(browser, site_url, viewport=pm.PHONE)
+        page.goto(f"{site_url}/{path}/", wait_until="networkidle")
+        for model in models:
+            page.locator(_mini(model)).scroll_into_view_if_needed()
+            _answered(page, model)
+            page.locator(f"{_mini(model)} summary").click()
+        wide = pm.sideways_scroll(page)
+        stuck = [x for x in wide["sticking_out"] + wide["cut_off"] if "anatomy-mini" in x or "pg-" in x]
+        if wide["scrolls"] or stuck:
+            problems[f"{path} phone"] = wide
+        page.add_script_tag(path=str(pm.AXE_JS))
+        for scheme in ("default", "slate"):
+            pm.set_scheme(page, scheme)
+            found = page.evaluate(
+                "async (tags) => (await axe.run({include: [['.anatomy-mini']]}, {runOnly: {type: 'tag', values: tags},"
+                " resultTypes: ['violations']})).violations.map(v => `${v.id}: ${v.nodes.map(n => n.target.join(' '))}`)",
+                pm.AXE_TAGS)
+            if found:
+                problems[f"{path} {scheme}"] = found
+        assert not log["aborted"] and not log["errors"], (path, log["aborted"], log["errors"])
+        page.context.close()
+    assert not problems, problems
 
 
 def test_the_build_hook_exports_checks_caches_and_stops_on_a_mismatch(tmp_path, monkeypatch):
