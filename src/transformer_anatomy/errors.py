@@ -57,6 +57,7 @@ __all__ = [
     "check_probability",
     "check_qkv_shapes",
     "check_rotary",
+    "check_gqa_heads",
     "check_seed",
     "UnsupportedConfigError",
     "check_token_id",
@@ -299,6 +300,29 @@ def check_qkv_shapes(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape
         raise ValueError(f"{where}: q {q} and k {k} must have the same feature size D (last axis)")
     if k[-2] != v[-2]:
         raise ValueError(f"{where}: k {k} and v {v} must have the same length S (second-to-last axis)")
+
+
+def check_gqa_heads(hidden_size: Any, num_attention_heads: Any,
+                    num_key_value_heads: Any) -> tuple[int, int, int]:
+    """``(E, H, Hk)`` checked for grouped-query attention: positive ints, ``H`` divides ``E``,
+    ``Hk`` divides ``H`` (``None`` means ``H``); the Llama modules of both backends use it.
+
+    Examples:
+        >>> check_gqa_heads(8, 4, None)
+        (8, 4, 4)
+        >>> check_gqa_heads(8, 4, 3)
+        Traceback (most recent call last):
+        ...
+        ValueError: num_attention_heads=4 is not divisible by num_key_value_heads=3
+    """
+    E = check_positive_int("hidden_size", hidden_size)
+    H = check_positive_int("num_attention_heads", num_attention_heads)
+    Hk = H if num_key_value_heads is None else check_positive_int("num_key_value_heads", num_key_value_heads)
+    if E % H:
+        raise ValueError(f"hidden_size={E} is not divisible by num_attention_heads={H}")
+    if H % Hk:
+        raise ValueError(f"num_attention_heads={H} is not divisible by num_key_value_heads={Hk}")
+    return E, H, Hk
 
 
 def check_rotary(head_dim: Any, max_position_embeddings: Any, rope_theta: Any, rope_type: Any) -> tuple[int, int, float]:

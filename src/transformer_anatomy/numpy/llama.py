@@ -32,7 +32,7 @@ from transformer_anatomy.errors import (
     StateDictError,
     check_bool,
     check_number,
-    check_rotary,
+    check_gqa_heads, check_rotary,
 )
 from transformer_anatomy.hf_config import check_llama_config, rope_theta
 
@@ -387,16 +387,7 @@ class SwiGLU(Module):
 
 
 # -- the model: attention, decoder layer, LlamaModel, LlamaForCausalLM -------------------------
-def _check_heads(hidden_size: Any, num_attention_heads: Any, num_key_value_heads: Any) -> tuple[int, int, int]:
-    """``(E, H, Hk)`` checked: ``H`` divides ``E``, ``Hk`` divides ``H`` (``None`` means ``H``)."""
-    E = check_positive("hidden_size", hidden_size)
-    H = check_positive("num_attention_heads", num_attention_heads)
-    Hk = H if num_key_value_heads is None else check_positive("num_key_value_heads", num_key_value_heads)
-    if E % H:
-        raise ValueError(f"hidden_size={E} is not divisible by num_attention_heads={H}")
-    if H % Hk:
-        raise ValueError(f"num_attention_heads={H} is not divisible by num_key_value_heads={Hk}")
-    return E, H, Hk
+_check_heads = check_gqa_heads  # (E, H, Hk) checked: errors.py, one copy for both backends
 
 
 def _init_normal(module: Module, rng: np.random.Generator, std: float = 0.02) -> None:

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from typing import Any
 
-from transformer_anatomy.errors import check_bool, check_number, check_positive_int, check_rotary
+from transformer_anatomy.errors import check_bool, check_number, check_positive_int, check_gqa_heads, check_rotary
 from transformer_anatomy.hf_config import check_llama_config, rope_theta
 
 from ._checks import check_float_input, check_tensor, param_dtype
@@ -233,15 +233,7 @@ class SwiGLU(ModuleMixin, nn.Module):
         return f"hidden_size={self.hidden_size}, intermediate_size={self.intermediate_size}"
 
 
-def _check_heads(hidden_size: Any, num_attention_heads: Any, num_key_value_heads: Any) -> tuple[int, int, int]:
-    E = check_positive_int("hidden_size", hidden_size)
-    H = check_positive_int("num_attention_heads", num_attention_heads)
-    Hk = H if num_key_value_heads is None else check_positive_int("num_key_value_heads", num_key_value_heads)
-    if E % H:
-        raise ValueError(f"hidden_size={E} is not divisible by num_attention_heads={H}")
-    if H % Hk:
-        raise ValueError(f"num_attention_heads={H} is not divisible by num_key_value_heads={Hk}")
-    return E, H, Hk
+_check_heads = check_gqa_heads  # (E, H, Hk) checked: errors.py, one copy for both backends
 
 
 class LlamaAttention(ModuleMixin, nn.Module):
