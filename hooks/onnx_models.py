@@ -5,9 +5,11 @@ keeps them; ``transformer_anatomy.torch.trained``) is exported with
 ``transformer_anatomy.torch.onnx_export.export_onnx`` and checked with ``check_onnx``
 (onnxruntime in Python against the torch model, every element within ``1e-5 + 1e-5 |torch|``,
 TESTING.md's float32 forward tolerance) on a few test examples of its task and one input with
-an unknown word: a mismatch stops the build. After the build the graphs,
-their model cards and ``index.json`` (the models, their examples and sizes) are copied into
-``<site>/playground/models/<name>/``; nothing generated goes into ``docs/``.
+an unknown word (for the language model, ``lm.pt`` from ``scripts/lm_study.py``: prompts from
+its test topics, every greedy step compared, and one prompt with an unknown character): a
+mismatch stops the build. After the build the graphs, their model cards and ``index.json`` (the
+models, their examples and sizes) are copied into ``<site>/playground/models/<name>/``; nothing
+generated goes into ``docs/``.
 
 Exports are cached in the git-ignored ``.cache/onnx-models/<key>/``, the key being the sha256
 of the ``.pt`` file, of the two modules that export and check, and the torch / onnxruntime
@@ -37,6 +39,10 @@ N_EXAMPLES = 8
 SEED = 0
 """The task data's seed (``scripts/reproduce.py --seed`` default)."""
 UNKNOWN_WORD = "zzz"
+UNKNOWN_CHAR = "€"
+"""A character outside the language model's vocabulary (the help topics are ASCII)."""
+LM_PROMPT_CHARS = 40
+"""The longest example prompt of the language model, in characters (cut back to a space)."""
 
 log = logging.getLogger("mkdocs.hooks.onnx_models")
 _state: dict = {"entries": []}
@@ -60,12 +66,37 @@ def _key(pt: Path) -> str:
     return h.hexdigest()[:24]
 
 
+def lm_prompts(trained, n: int = N_EXAMPLES) -> list[str]:
+    """The language model's example prompts: the opening of the first paragraph of each of the
+    first ``n`` test topics (held out in training), at most ``LM_PROMPT_CHARS`` characters, cut
+    back to end on a space (the model continues a new word)."""
+    import inspect
+
+    from transformer_anatomy.tasks.language_model import make_language_model_data
+
+    accepted = inspect.signature(make_language_model_data).parameters
+    params = {k: v for k, v in (trained.settings.get("params") or {}).items() if k in accepted}
+    data = make_language_model_data(**params)
+    prompts = []
+    for topic in data.topics["test"][:n]:
+        text = data.texts[topic]
+        body = text.split("\n\n", 1)[1] if "\n\n" in text else text  # after the heading and its underline
+        snippet = body[:LM_PROMPT_CHARS]
+        cut = snippet.rfind(" ")
+        prompts.append(snippet[: cut + 1] if cut > 0 else snippet)
+    return prompts
+
+
 def example_texts(trained, n: int = N_EXAMPLES) -> list[str]:
     """The first ``n`` test examples of the model's task, as the text ``predict`` accepts
-    (``" ".join(src_vocab.decode(ids))``; for QA ``question <sep> context``)."""
+    (``" ".join(src_vocab.decode(ids))``; for QA ``question <sep> context``; for the language
+    model :func:`lm_prompts`)."""
     import inspect
 
     from transformer_anatomy.tasks import TASKS
+
+    if trained.kind == "causal_lm":
+        return lm_prompts(trained, n)
 
     make = TASKS[trained.task]
     accepted = inspect.signature(make).parameters  # params also records derived values (form_weights)
@@ -78,6 +109,8 @@ def example_texts(trained, n: int = N_EXAMPLES) -> list[str]:
 
 
 def _with_unknown(trained, text: str) -> str:
+    if trained.kind == "causal_lm":
+        return UNKNOWN_CHAR + text[1:]
     words = text.split()
     sep = trained.settings.get("sep")
     i = next(i for i, w in enumerate(words) if w != sep)
@@ -148,7 +181,10 @@ def _export_into(trained, pt: Path, tmp: Path) -> dict:
         "bytes": sum(p.stat().st_size for p in paths.values()),
         "parameters": int(sum(p.numel() for p in trained.model.parameters())),
         "max_src_len": card["max_src_len"],
+        "tokenizer": card["tokenizer"],
         "tgt_tokenizer": _tokenizer(trained.tgt_vocab),
+        "block_size": card.get("block_size"),
+        "max_new_tokens": card.get("max_new_tokens"),
         "input_format": card["input_format"],
         "examples": examples,
         "checked": {"texts": len(checked), "max_abs_diff": worst, "atol": ONNX_ATOL, "rtol": ONNX_RTOL},

@@ -29,7 +29,12 @@ a second thread makes one run 1.13x faster in NumPy (185 -> 163 ms, Llama) and 1
 Writes into ``--out`` (default ``docs/results``):
 
 - ``lm.json``: the results (schema below);
-- ``lm-manifest.json``: versions, seed, hardware, threads, git commit, command, times.
+- ``lm-manifest.json``: versions, seed, hardware, threads, git commit, command, times;
+- ``models/lm.pt``: the trained model of the ``llama-torch`` run (:data:`SAVED_RUN`, the torch
+  run of the family with the lower held-out loss in the committed study), written with
+  ``transformer_anatomy.torch.trained.save_trained`` (final weights, loadable with
+  ``load_trained``; its prompts up to half the context, then up to
+  ``trained.MAX_NEW_TOKENS`` generated characters): the model the browser playground runs.
 
 Schema of ``lm.json`` (losses in nats per character, ``*_bits`` = nats / ln 2; a "character"
 is one target id: a character of a topic, or the ``<eos>`` after it)::
@@ -51,6 +56,7 @@ is one target id: a character of a topic, or the ``<eos>`` after it)::
           ms_per_step (training steps only: forward, backward, clipping, optimizer),
           train_seconds, wall_time_s (whole run: build, training, evaluation, samples),
           valid: {nats_per_char, bits_per_char}, test: {...}   (final weights, every target),
+          trained_model (the saved run only): {file, bytes, num_params, class},
           curve: [{step, train_loss (mean over the steps since the last point), valid_loss
                    (on curve_windows fixed validation windows), seconds (since the run
                    started), train_seconds (training steps only)}],
@@ -112,6 +118,10 @@ SAMPLE_SETTINGS = (
     ("top-p 0.9", {"do_sample": True, "temperature": 1.0, "top_p": 0.9}),
 )
 BASELINE_ORDERS = (1, 2, 3, 4, 5)
+SAVED_RUN = ("llama", "torch")
+"""The run whose trained model is kept as ``<out>/models/lm.pt`` (the playground's language model):
+the Llama-style torch run, the lowest held-out loss of the committed study's torch runs."""
+SAVED_NAME = "lm"
 LN2 = math.log(2.0)
 
 
@@ -279,8 +289,25 @@ def sample(run, data, prompt: str, n_chars: int, block_size: int, settings: dict
     return data.decode(ids[len(ids) - n_chars:])
 
 
-def train_run(family: str, backend: str, cfg: dict, seed: int, say=None) -> dict:
-    """Build, train, evaluate and sample one run (in this process, on this process's threads)."""
+def save_model(model, data, kwargs: dict, path) -> dict:
+    """``transformer_anatomy.torch.trained.save_trained`` of a trained torch LM; its record
+    (file, bytes, parameters, class), as ``scripts/reproduce.py`` keeps the task models."""
+    from transformer_anatomy.torch.trained import MAX_NEW_TOKENS, save_trained
+
+    path = Path(path)
+    model_args = {k: v for k, v in kwargs.items() if k != "vocab_size"}  # the vocabulary size is read off the model
+    block = kwargs.get("max_position_embeddings", kwargs.get("n_positions"))
+    new = min(MAX_NEW_TOKENS, block // 2)  # the playground's continuation: at most half the context
+    save_trained(path, model, data, model_kwargs=model_args, task=SAVED_NAME, max_new_tokens=new)
+    cls = type(model)
+    return {"file": f"models/{path.name}", "bytes": path.stat().st_size, "num_params": int(model.num_parameters()),
+            "class": f"{cls.__module__}.{cls.__name__}"}
+
+
+def train_run(family: str, backend: str, cfg: dict, seed: int, say=None, model_out=None) -> dict:
+    """Build, train, evaluate and sample one run (in this process, on this process's threads).
+
+    ``model_out``: a path to keep the trained torch model at (:func:`save_model`; ``None``: not kept)."""
     import numpy as np
 
     from transformer_anatomy.tasks.language_model import make_language_model_data
@@ -316,6 +343,11 @@ def train_run(family: str, backend: str, cfg: dict, seed: int, say=None) -> dict
     steps = cfg["steps"]
     tokens = steps * cfg["batch_size"] * cfg["block_size"]
     cls = type(model)
+    kept = {}
+    if model_out is not None:
+        if backend != "torch":
+            raise ValueError(f"only a torch run's model is kept, not {family}-{backend}'s")
+        kept["trained_model"] = save_model(model, data, kwargs, model_out)
     return {"family": family, "backend": backend, "class": f"{cls.__module__}.{cls.__name__}", "model": kwargs,
             "num_parameters": int(model.num_parameters()),
             "init": "torch.manual_seed(seed), then the torch model's initial weights"
@@ -323,7 +355,7 @@ def train_run(family: str, backend: str, cfg: dict, seed: int, say=None) -> dict
             "steps": steps, "tokens_seen": tokens, "epochs": tokens / data.num_targets("train"),
             "ms_per_step": 1000.0 * train_time / steps, "train_seconds": train_time,
             "valid": final["valid"], "test": final["test"], "curve": curve, "samples": samples,
-            "wall_time_s": time.perf_counter() - t_start}
+            "wall_time_s": time.perf_counter() - t_start, **kept}
 
 
 def prompt_text(data, cfg: dict) -> str:
@@ -337,12 +369,13 @@ def worker(spec_path: str, out_path: str) -> None:
 
     torch.set_num_threads(1)
     spec = json.loads(Path(spec_path).read_text())
-    result = train_run(spec["family"], spec["backend"], spec["cfg"], spec["seed"])
+    result = train_run(spec["family"], spec["backend"], spec["cfg"], spec["seed"], model_out=spec.get("model_out"))
     Path(out_path).write_text(json.dumps(result))
 
 
-def run_parallel(cfg: dict, seed: int, say) -> dict:
-    """Every run, ``workers`` at a time, each in its own process with one thread (``worker``)."""
+def run_parallel(cfg: dict, seed: int, say, model_out=None) -> dict:
+    """Every run, ``workers`` at a time, each in its own process with one thread (``worker``);
+    :data:`SAVED_RUN`'s model is kept at ``model_out`` (if given)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT / "src"), *filter(None, [env.get("PYTHONPATH")])])
     code = "import runpy, sys; runpy.run_path(sys.argv[1])['worker'](sys.argv[2], sys.argv[3])"
@@ -355,7 +388,9 @@ def run_parallel(cfg: dict, seed: int, say) -> dict:
                 family, backend = pending.pop(0)
                 name = f"{family}-{backend}"
                 spec, out = Path(tmp, f"{name}-spec.json"), Path(tmp, f"{name}.json")
-                spec.write_text(json.dumps({"family": family, "backend": backend, "cfg": cfg, "seed": seed}))
+                keep = str(model_out) if model_out is not None and (family, backend) == SAVED_RUN else None
+                spec.write_text(json.dumps({"family": family, "backend": backend, "cfg": cfg, "seed": seed,
+                                            "model_out": keep}))
                 proc = subprocess.Popen([sys.executable, "-c", code, str(Path(__file__).resolve()), str(spec),
                                          str(out)], env=env, cwd=str(REPO_ROOT))
                 running.append((name, proc, out))
@@ -424,12 +459,14 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
         + ", ".join(f"{s} {d['num_topics']} topics ({100 * d['char_fraction']:.1f} %)" for s, d in desc["splits"].items())
         + "; test bits/char: " + ", ".join(f"{k} {baselines[k]['test']['bits_per_char']:.3f}"
                                            for k in ("unigram", "bigram", "trigram", "5-gram")))
+    model_out = out / "models" / f"{SAVED_NAME}.pt"
     if cfg["workers"]:
-        runs = run_parallel(cfg, seed, say)
+        runs = run_parallel(cfg, seed, say, model_out=model_out)
     else:
         runs = {}
         for family, backend in RUNS:
-            runs[f"{family}-{backend}"] = train_run(family, backend, cfg, seed)
+            keep = model_out if (family, backend) == SAVED_RUN else None
+            runs[f"{family}-{backend}"] = train_run(family, backend, cfg, seed, model_out=keep)
             r = runs[f"{family}-{backend}"]
             say(f"{family}-{backend}: valid {r['valid']['bits_per_char']:.3f}, test {r['test']['bits_per_char']:.3f} "
                 f"bits/char, {r['ms_per_step']:.1f} ms/step")

@@ -5,7 +5,16 @@
 // window.anatomy.run(name, text) returns a Promise of the JSON that
 // transformer_anatomy.torch.trained.TrainedModel.predict(text) returns in Python: the same
 // keys, nesting and decoding rules (greedy argmax with the lowest id on a tie, top-5 sorted by
-// probability then id, softmax in float64 of the float32 logits, QA span by best_spans).
+// probability then id, softmax in float64 of the float32 logits, QA span by best_spans; the
+// character language model: one graph run per generated character over the prompt and the
+// characters so far, as predict generates).
+//
+// window.anatomy.run(name, text, options) for the language model only: options.mode "sample"
+// draws each character from softmax(logits / options.temperature) over the options.top_k most
+// likely ones (0: all), with a seeded PRNG (options.seed, an integer; mulberry32), and adds a
+// "sampling" key {mode, temperature, top_k, seed} and each step's "sample_probability"; without
+// options (or mode "greedy") the answer is predict()'s. options.onStep(partial), if given, is
+// called (and awaited) after each character; it may throw to stop the generation.
 
 // The runtime is imported when the first model is loaded, not with this module: a page with only
 // a small embedded widget (class "anatomy-mini") stays light until the widget is seen or used.
@@ -38,8 +47,10 @@ function wasm() {
 }
 
 const MODELS = new URL("../playground/models/", import.meta.url);
-const KIND_TITLE = { seq2seq: "encoder–decoder", classification: "classification", tagging: "tagging", qa: "question answering" };
-const GROUP_TITLE = { encoder_self: "encoder self-attention", decoder_self: "decoder self-attention", cross: "cross-attention" };
+const KIND_TITLE = { seq2seq: "encoder–decoder", classification: "classification", tagging: "tagging", qa: "question answering",
+  causal_lm: "character language model" };
+const GROUP_TITLE = { encoder_self: "encoder self-attention", decoder_self: "decoder self-attention", cross: "cross-attention",
+  self: "causal self-attention" };
 
 let indexPromise = null;
 const loaded = new Map(); // name -> Promise<{card, sessions}>
@@ -116,6 +127,10 @@ export function encode(card, text) {
   const words = tokenize(card, text);
   const limit = card.max_src_len;
   if (!words.length) throw new Error(`text has no tokens; task ${pyRepr(card.task)} expects ${card.input_format}`);
+  if (words.length > limit && card.kind === "causal_lm") {
+    throw new Error(`prompt has ${words.length} characters, more than the limit of ${limit} for task ${pyRepr(card.task)} ` +
+      `(block_size ${card.block_size} - max_new_tokens ${card.max_new_tokens})`);
+  }
   if (words.length > limit) {
     throw new Error(`text has ${words.length} tokens, more than the limit of ${limit} for task ${pyRepr(card.task)}`);
   }
@@ -165,13 +180,22 @@ function nested(tensor) { // (1, L, H, T, S) -> [L][H][T][S] of numbers
   return out;
 }
 
+function nested4(tensor) { // (L, H, T, S) -> [L][H][T][S] of numbers
+  const [L, H, T, S] = tensor.dims;
+  return nested({ dims: [1, L, H, T, S], data: tensor.data });
+}
+
 const ids64 = (ids) => new ort.Tensor("int64", BigInt64Array.from(ids.map((i) => BigInt(i))), [1, ids.length]);
 
-async function predict(model, text) {
+async function predict(model, text, options) {
   const { card, sessions } = model;
+  if (options && card.kind !== "causal_lm" && Object.keys(options).length) {
+    throw new Error(`options are for the language model only; ${card.task} is a ${card.kind} model`);
+  }
   const { tokens, ids, unknown } = encode(card, text);
   const out = { task: card.task, kind: card.kind, tokens, ids, unknown };
   if (card.kind === "seq2seq") return Object.assign(out, await greedy(model, ids));
+  if (card.kind === "causal_lm") return Object.assign(out, await generate(model, out, options || {}));
   const res = await sessions.model.run({ ids: ids64(ids) });
   const S = ids.length;
   if (card.kind === "classification") {
@@ -202,6 +226,85 @@ async function predict(model, text) {
   }
   out.attention = { encoder_self: nested(res.encoder_attention) };
   return out;
+}
+
+// A seeded PRNG (mulberry32): the same seed gives the same samples in every browser.
+export function mulberry32(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function samplingOptions(options, V) {
+  const mode = options.mode === undefined ? "greedy" : options.mode;
+  if (mode !== "greedy" && mode !== "sample") throw new Error(`options.mode must be "greedy" or "sample", got ${JSON.stringify(mode)}`);
+  if (mode === "greedy") return null;
+  const temperature = options.temperature === undefined ? 1 : Number(options.temperature);
+  const topK = options.top_k === undefined ? 0 : Number(options.top_k);
+  const seed = options.seed === undefined ? 0 : Number(options.seed);
+  if (!(temperature > 0) || !Number.isFinite(temperature)) throw new Error(`options.temperature must be a number > 0, got ${options.temperature}`);
+  if (!Number.isInteger(topK) || topK < 0) throw new Error(`options.top_k must be an integer >= 0 (0: every character), got ${options.top_k}`);
+  if (!Number.isInteger(seed)) throw new Error(`options.seed must be an integer, got ${options.seed}`);
+  return { mode, temperature, top_k: Math.min(topK || V, V), seed };
+}
+
+const byProbability = (p) => (a, b) => (p[b] - p[a]) || (a - b); // most likely first, ties: lower id
+
+async function generate(model, out, options) {
+  const { card, sessions } = model;
+  const vocab = card.src_vocab, V = vocab.length, K = card.max_new_tokens;
+  const k = Math.min(card.top_k || 5, V);
+  const sampling = samplingOptions(options, V);
+  const rand = sampling ? mulberry32(sampling.seed) : null;
+  const seq = out.ids.slice(), steps = [];
+  let last = null, waited = 0;
+  for (let t = 0; t < K; t++) {
+    last = await sessions.model.run({ ids: ids64(seq) }); // (1, T) -> logits (1, T, V), attention (L, H, T, T)
+    const T = seq.length;
+    const logits = last.logits.data.subarray((T - 1) * V, T * V);
+    const p = softmax(logits);
+    const order = p.map((_, i) => i).sort(byProbability(p));
+    let nxt, q = null;
+    if (!sampling) {
+      nxt = argmax(logits);
+    } else { // softmax(logits / temperature) over the top_k most likely, then one draw
+      const keep = order.slice(0, sampling.top_k);
+      q = softmax(keep.map((i) => logits[i] / sampling.temperature));
+      let u = rand(), j = 0;
+      while (j < keep.length - 1 && u >= q[j]) { u -= q[j]; j++; }
+      nxt = keep[j];
+      q = q[j];
+    }
+    const step = { step: t, token: vocab[nxt], id: nxt, probability: p[nxt],
+      top: order.slice(0, k).map((i) => ({ token: vocab[i], id: i, probability: p[i] })) };
+    if (sampling) step.sample_probability = q;
+    steps.push(step);
+    seq.push(nxt);
+    if (options.onStep) {
+      const t0 = performance.now();
+      await options.onStep({ ...out, prediction: seq.slice(out.ids.length).map((i) => vocab[i]).join(""), steps });
+      waited += performance.now() - t0;
+    }
+  }
+  const generated = seq.slice(out.ids.length);
+  const tokens = generated.map((i) => vocab[i]);
+  const res = {
+    prediction: tokens.join(""),
+    output_tokens: tokens,
+    output_ids: generated,
+    probabilities: steps.map((s) => s.probability),
+    steps,
+    attention_tokens: seq.slice(0, -1).map((i) => vocab[i]),
+    attention: { self: nested4(last.attention) },
+  };
+  if (sampling) res.sampling = sampling;
+  Object.defineProperty(res, "waited_ms", { value: waited, enumerable: false }); // time in onStep, not the model's
+  return res;
 }
 
 async function greedy(model, ids) {
@@ -240,14 +343,15 @@ async function greedy(model, ids) {
   };
 }
 
-/** Run model ``name`` (a model of the index, or a task name) on ``text``: predict()'s JSON. */
-export async function run(name, text) {
+/** Run model ``name`` (a model of the index, or a task name) on ``text``: predict()'s JSON.
+ * ``options`` (the language model only): see the top of this file. */
+export async function run(name, text, options) {
   const resolved = await resolveName(name);
   const model = await load(resolved);
   const job = queue.then(async () => {
     const t0 = performance.now();
-    const out = await predict(model, text);
-    timings.runs.push({ name: resolved, ms: performance.now() - t0 });
+    const out = await predict(model, text, options);
+    timings.runs.push({ name: resolved, ms: performance.now() - t0 - (out.waited_ms || 0) });
     return out;
   });
   queue = job.catch(() => {});
@@ -340,7 +444,30 @@ function bar(p) {
     el("span", { class: "pg-bar-text", text: pct(p) }));
 }
 
+// A character made visible on an axis, a chip or a table cell (the text itself keeps it raw).
+const VISIBLE = { " ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍" };
+export const visible = (c) => VISIBLE[c] || c;
+
+function renderLM(out, root, done) {
+  root.replaceChildren();
+  const chips = el("div", { class: "pg-tokens", id: "pg-tokens" });
+  out.tokens.forEach((t, i) => chips.append(el("span", { class: "pg-token" + (out.unknown.includes(i) ? " pg-unk" : "") },
+    el("span", { class: "pg-token-text", text: visible(t) }), el("span", { class: "pg-token-id", text: String(out.ids[i]) }))));
+  root.append(el("h3", { text: "Characters → ids" }), chips,
+    el("p", { class: "pg-hint", text: "␣ is a space, ↵ a line break." }));
+  if (out.unknown.length) root.append(el("p", { text: `${out.unknown.length} character(s) outside the vocabulary became <unk> (id ${out.ids[out.unknown[0]]}).` }));
+  const how = out.sampling ? `sampled (temperature ${out.sampling.temperature}, top-k ${out.sampling.top_k}, seed ${out.sampling.seed})` : "greedy";
+  root.append(el("h3", { text: `Continuation (${how}${done ? "" : ", writing…"})` }),
+    el("p", { class: "pg-lm-text", "aria-label": "the prompt and its continuation" },
+      el("span", { class: "pg-lm-prompt", text: out.tokens.join("") }),
+      el("output", { id: "pg-prediction", class: "pg-lm-generated", text: done && out.prediction === "" ? "(empty)" : out.prediction })));
+  root.append(table(["step", "chosen", ...[1, 2, 3, 4, 5].map((r) => `top ${r}`)], out.steps.map((st) => [String(st.step),
+    `${visible(st.token)} ${pct(st.probability)}`, ...st.top.map((c) => `${visible(c.token)} ${pct(c.probability)}`),
+    ...Array(5 - st.top.length).fill("")]), "Each step's five most likely next characters (probabilities before any temperature)"));
+}
+
 function renderPrediction(out, root) {
+  if (out.kind === "causal_lm") { renderLM(out, root, true); return; }
   root.replaceChildren();
   const chips = el("div", { class: "pg-tokens", id: "pg-tokens" });
   out.tokens.forEach((t, i) => chips.append(el("span", { class: "pg-token" + (out.unknown.includes(i) ? " pg-unk" : "") },
@@ -368,6 +495,7 @@ function renderPrediction(out, root) {
 }
 
 function attentionAxes(out, group) {
+  if (group === "self") { const t = out.attention_tokens.map(visible); return [t, t]; }
   if (group === "encoder_self") return [out.tokens, out.tokens];
   if (group === "decoder_self") return [out.decoder_tokens, out.decoder_tokens];
   return [out.decoder_tokens, out.tokens];
@@ -378,7 +506,14 @@ function renderAttention(out, ctl, fig) {
   const w = out.attention[group][layer][head];
   const [rows, cols] = attentionAxes(out, group);
   const title = `${GROUP_TITLE[group]}, layer ${layer}, head ${head}: each row (a query) sums to 1`;
-  fig.replaceChildren(heatmap(w, rows, cols, title), el("figcaption", { text: `${title[0].toUpperCase()}${title.slice(1)}. Rows: queries; columns: keys; colour: attention weight (0 to 1).` }));
+  const map = heatmap(w, rows, cols, title);
+  if (rows.length > 40) { // long prompts: full size, the figure scrolls sideways (and takes the focus to scroll by keys)
+    map.classList.add("pg-heatmap-wide");
+    fig.setAttribute("tabindex", "0");
+  } else {
+    fig.removeAttribute("tabindex");
+  }
+  fig.replaceChildren(map, el("figcaption", { text: `${title[0].toUpperCase()}${title.slice(1)}. Rows: queries; columns: keys; colour: attention weight (0 to 1).` }));
 }
 
 function options(select, values, labels) {
@@ -393,8 +528,14 @@ export async function mount(root) {
   root.dataset.mounted = "1";
   const status = el("p", { class: "pg-status", role: "status", "aria-live": "polite", text: "Loading the models…" });
   const task = el("select", { id: "pg-task" }), example = el("select", { id: "pg-example" });
-  const input = el("input", { id: "pg-input", type: "text", autocomplete: "off", spellcheck: "false" });
+  const line = el("input", { id: "pg-input", type: "text", autocomplete: "off", spellcheck: "false" });
+  const area = el("textarea", { id: "pg-input", rows: "3", autocomplete: "off", spellcheck: "false", class: "pg-textarea" });
+  let input = line; // the language model's prompt is a textarea (line breaks are characters too)
   const go = el("button", { type: "button", class: "md-button md-button--primary", id: "pg-run", text: "Run" });
+  const lm = { mode: el("select", { id: "pg-mode" }), temperature: el("input", { id: "pg-temperature", type: "number", min: "0.05", step: "0.05", value: "0.8" }),
+    top_k: el("input", { id: "pg-topk", type: "number", min: "0", step: "1", value: "10" }),
+    seed: el("input", { id: "pg-seed", type: "number", step: "1", value: "0" }) };
+  options(lm.mode, ["greedy", "sample"], ["greedy (argmax)", "sample (temperature, top-k)"]);
   const message = el("p", { class: "pg-message", id: "pg-message", role: "alert" });
   const result = el("div", { class: "pg-result", id: "pg-result" });
   const ctl = { group: el("select", { id: "pg-group" }), layer: el("select", { id: "pg-layer" }), head: el("select", { id: "pg-head" }) };
@@ -403,6 +544,8 @@ export async function mount(root) {
   root.replaceChildren(status,
     el("div", { class: "pg-controls" }, field("Model", task), field("Example", example)),
     el("div", { class: "pg-controls" }, field("Input", input), go),
+    el("div", { class: "pg-controls pg-lm-controls", id: "pg-lm-controls", hidden: "" }, field("Decoding", lm.mode),
+      field("Temperature", lm.temperature), field("Top-k (0: all)", lm.top_k), field("Seed", lm.seed)),
     el("p", { class: "pg-hint", id: "pg-hint" }), message, result,
     el("h3", { text: "Attention" }),
     el("div", { class: "pg-controls" }, field("Attention", ctl.group), field("Layer", ctl.layer), field("Head", ctl.head)), fig);
@@ -425,11 +568,21 @@ export async function mount(root) {
     options(ctl.head, layers[0].map((_, i) => i));
     renderAttention(last, ctl, fig);
   };
+  const lmOptions = (mine) => {
+    const o = { mode: lm.mode.value, onStep: async (partial) => { // the continuation appears character by character
+      if (mine !== seq) throw new Error("superseded"); // a newer run started: stop this one
+      renderLM(partial, result, false);
+      await new Promise((r) => setTimeout(r, 16));
+    } };
+    if (o.mode === "sample") Object.assign(o, { temperature: +lm.temperature.value, top_k: +lm.top_k.value, seed: +lm.seed.value });
+    return o;
+  };
   const runNow = async () => {
     const mine = ++seq;
     const name = task.value, first = !(name in timings.models);
+    root.dataset.state = "running";
     try {
-      const out = await run(name, input.value);
+      const out = await run(name, input.value, all[name].kind === "causal_lm" ? lmOptions(mine) : undefined);
       if (mine !== seq) return;
       message.textContent = "";
       last = out;
@@ -447,21 +600,33 @@ export async function mount(root) {
   };
   const pickTask = async () => {
     const m = all[task.value];
-    options(example, m.examples.map((_, i) => i), m.examples.map((x) => (x.length > 60 ? x.slice(0, 57) + "…" : x)));
+    const isLM = m.kind === "causal_lm";
+    const want = isLM ? area : line;
+    if (input !== want) { input.replaceWith(want); input = want; }
+    document.getElementById("pg-lm-controls").hidden = !isLM;
+    const label = (x) => (isLM ? [...x].map((c) => (c === "\n" ? "↵" : c)).join("") : x);
+    options(example, m.examples.map((_, i) => i), m.examples.map((x) => label(x.length > 60 ? x.slice(0, 57) + "…" : x)));
     example.value = "0";
     input.value = m.examples[0];
-    document.getElementById("pg-hint").textContent = `Input: ${m.input_format}; at most ${m.max_src_len} tokens. ` +
-      "Words outside the vocabulary become <unk>.";
+    document.getElementById("pg-hint").textContent = isLM
+      ? `Input: ${m.input_format}; at most ${m.max_src_len} characters, then the model writes ${m.max_new_tokens} more ` +
+        `(its context is ${m.block_size}). Characters outside the vocabulary become <unk>. Ctrl+Enter runs.`
+      : `Input: ${m.input_format}; at most ${m.max_src_len} tokens. Words outside the vocabulary become <unk>.`;
     status.textContent = `Loading ${task.value}…`;
     await runNow();
   };
   task.addEventListener("change", pickTask);
   example.addEventListener("change", () => { input.value = all[task.value].examples[+example.value]; runNow(); });
   go.addEventListener("click", runNow);
-  input.addEventListener("keydown", (e) => { if (e.key === "Enter") runNow(); });
+  line.addEventListener("keydown", (e) => { if (e.key === "Enter") runNow(); });
+  area.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); runNow(); } });
   let timer = null;
-  input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(runNow, 150); });
+  for (const box of [line, area]) box.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(runNow, 150); });
   for (const c of Object.values(ctl)) c.addEventListener("change", showAttention);
+  const sampling = () => { for (const c of [lm.temperature, lm.top_k, lm.seed]) c.disabled = lm.mode.value !== "sample"; };
+  sampling();
+  lm.mode.addEventListener("change", sampling);
+  for (const c of Object.values(lm)) c.addEventListener("change", runNow);
   const t0 = performance.now();
   await pickTask();
   timings.interactive_ms = performance.now() - t0;
@@ -533,7 +698,7 @@ export async function mountMini(root) {
     const groups = Object.keys(last.attention);
     options(ctl.group, groups, groups.map((g) => GROUP_TITLE[g]));
     if (!root.dataset.groupChosen) { // the most telling map first: cross-attention of the last layer
-      ctl.group.value = groups.includes("cross") ? "cross" : "encoder_self";
+      ctl.group.value = groups.includes("cross") ? "cross" : groups[0];
       options(ctl.layer, last.attention[ctl.group.value].map((_, i) => i));
       ctl.layer.value = String(last.attention[ctl.group.value].length - 1);
       root.dataset.groupChosen = "1";

@@ -120,3 +120,12 @@ def test_schedule_and_sampling_helpers():
     settings = {"do_sample": True, "temperature": 1.0, "top_p": 0.9}
     a = lm.sample(run, data, "The ", 10, 8, settings, seed=3)  # 3 chunks through an 8-position context
     assert a == lm.sample(run, data, "The ", 10, 8, settings, seed=3)
+
+
+def test_the_llama_torch_model_is_kept(study):
+    from transformer_anatomy.torch.trained import load_trained
+
+    lm, result, out = study
+    assert [k for k, r in result["runs"].items() if "trained_model" in r] == ["llama-torch"]
+    t = load_trained(out / "models" / "lm.pt", task="lm")
+    assert t.kind == "causal_lm" and t.settings["block_size"] == lm.SETTINGS["quick"]["block_size"]

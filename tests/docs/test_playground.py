@@ -3,7 +3,11 @@ is not to the local server is aborted and counted (none allowed); ``window.anato
 least 20 inputs per kept model (test examples of its task, the shortest and the longest allowed
 input, unknown words, stray specials) gives what ``load_trained(...).predict`` gives in Python:
 the same tokens, ids and predictions, probabilities and attention within 1e-4; typing into the
-page's input box shows the answer in the page; an over-long input shows a message. The time to
+page's input box shows the answer in the page; an over-long input shows a message. The character
+language model (``lm.pt``, kind ``causal_lm``) likewise, on prompts from its test topics, the
+shortest and the longest allowed prompt and unknown characters (its greedy continuation, every
+step's top five and the attention of the last pass), typed into its textarea; its sample mode
+is seeded. The time to
 an interactive page (model loaded, first answer shown) and the time per prediction are printed,
 not asserted. One test without a browser runs the build hook (hooks/onnx_models.py) on a tiny
 model: the exported files and index, the cache, and a mismatch that stops the build.
@@ -38,8 +42,26 @@ def _hook():
     return module
 
 
+def _lm_inputs(trained, hook) -> list[str]:
+    """The language model's prompts: test-topic openings, one character, the longest allowed
+    prompt, unknown characters, line breaks."""
+    texts = hook.example_texts(trained, N_TEST)
+    limit = int(trained.settings["max_src_len"])
+    extra = ["T",  # shortest
+             (texts[0] * limit)[:limit],  # longest allowed
+             "€" + texts[1][1:],  # an unknown character
+             "☃ é ü",  # mostly unknown
+             "Literals\n********\n\n",  # line breaks
+             "\tdef f(x):\n    return "]
+    out = texts + extra
+    assert all(1 <= len(t) <= limit for t in out) and len(texts) == N_TEST
+    return out
+
+
 def _inputs(trained, hook) -> list[str]:
     """Test examples, the shortest and the longest allowed input, unknown words, stray specials."""
+    if trained.kind == "causal_lm":
+        return _lm_inputs(trained, hook)
     texts = hook.example_texts(trained, N_TEST)
     limit = int(trained.settings["max_src_len"])
     words = [w for w in trained.src_vocab.tokens if w not in trained.src_vocab.specials]
@@ -66,8 +88,23 @@ def _inputs(trained, hook) -> list[str]:
     return out
 
 
+def _first_leaf(x):
+    while isinstance(x, list) and x:
+        x = x[0]
+    return x
+
+
 def _compare(a, b, where: str, worst: list) -> None:
     """a (browser) equals b (Python): exactly for ints/str/bool, within ATOL for floats."""
+    if isinstance(b, list) and b and isinstance(_first_leaf(b), float):  # probabilities, attention: at once
+        import numpy as np
+
+        x, y = np.array(a, dtype=np.float64), np.array(b, dtype=np.float64)
+        assert x.shape == y.shape, f"{where}: shape {x.shape} vs {y.shape}"
+        d = float(np.abs(x - y).max()) if y.size else 0.0
+        worst[0] = max(worst[0], d)
+        assert d <= ATOL, f"{where}: largest |browser - torch| {d:.3g} > {ATOL}"
+        return
     if isinstance(b, float) or isinstance(a, float):
         assert isinstance(a, (int, float)) and isinstance(b, (int, float)), f"{where}: {a!r} vs {b!r}"
         d = abs(float(a) - float(b))
@@ -166,9 +203,11 @@ def test_typing_into_the_page_shows_the_answer(playground):
         page.select_option("#pg-task", name)
         page.wait_for_function("document.getElementById('playground').dataset.state === 'answered'")
         box = page.locator("#pg-input")
+        lm = trained.kind == "causal_lm"
+        assert page.evaluate("document.getElementById('pg-input').tagName") == ("TEXTAREA" if lm else "INPUT")
         box.fill("")
         box.type(text, delay=0)
-        box.press("Enter")
+        box.press("Control+Enter" if lm else "Enter")  # a textarea: Enter is a line break
         want = trained.predict(text)["prediction"]
         want = " ".join(want) if isinstance(want, list) else want
         page.wait_for_function("(w) => document.getElementById('pg-input').value.length > 0 && "
@@ -396,3 +435,49 @@ def test_the_build_hook_exports_checks_caches_and_stops_on_a_mismatch(tmp_path, 
     with pytest.raises(PluginError, match="sentiment.pt differs from torch"):
         hook.on_pre_build({})
     assert not any((tmp_path / "cold").glob("*"))  # a failed check leaves nothing in the cache
+
+
+@pytest.mark.browser
+def test_the_language_model_s_limit_and_sample_mode(playground):
+    """An over-long prompt gets predict()'s message in the page; sample mode is seeded (the same
+    seed, the same text), top-k 1 is greedy, and run() without options stays greedy."""
+    from transformer_anatomy.torch.trained import load_trained
+
+    page, aborted, errors, index = playground
+    if "lm" not in index:
+        pytest.fail("the site has no playground model 'lm': docs/results/models/lm.pt is missing")
+    trained = load_trained(MODELS / "lm.pt")
+    limit = int(trained.settings["max_src_len"])
+    page.select_option("#pg-task", "lm")
+    page.wait_for_function("document.getElementById('playground').dataset.state === 'answered'")
+    assert page.locator("#pg-lm-controls").is_visible()
+    page.locator("#pg-input").fill("a" * (limit + 1))
+    page.locator("#pg-input").press("Control+Enter")
+    page.wait_for_function("document.getElementById('playground').dataset.state === 'error'")
+    msg = page.locator("#pg-message").inner_text()
+    assert f"prompt has {limit + 1} characters, more than the limit of {limit}" in msg, msg
+    with pytest.raises(ValueError, match=f"prompt has {limit + 1} characters, more than the limit of {limit}"):
+        trained.predict("a" * (limit + 1))
+    prompt = "The value of "
+    greedy = trained.predict(prompt)
+    runs = page.evaluate("async (p) => { const r = (o) => window.anatomy.run('lm', p, o); return ["
+                         " await r({mode: 'sample', temperature: 1, top_k: 0, seed: 7}),"
+                         " await r({mode: 'sample', temperature: 1, top_k: 0, seed: 7}),"
+                         " await r({mode: 'sample', temperature: 0.8, top_k: 1, seed: 3}), await r()]; }", prompt)
+    a, b, top1, plain = runs
+    assert a["prediction"] == b["prediction"]  # seeded
+    assert a["sampling"] == {"mode": "sample", "temperature": 1, "top_k": len(trained.src_vocab), "seed": 7}
+    assert all(0 < s["sample_probability"] <= 1 for s in a["steps"])
+    assert top1["output_ids"] == greedy["output_ids"]
+    assert "sampling" not in plain and plain["output_ids"] == greedy["output_ids"]
+    page.locator("#pg-mode").select_option("sample")
+    page.locator("#pg-input").fill(prompt)
+    page.locator("#pg-input").press("Control+Enter")
+    page.wait_for_function("document.getElementById('playground').dataset.state === 'answered' && "
+                           "document.getElementById('pg-result').textContent.includes('sampled')")
+    page.locator("#pg-mode").select_option("greedy")
+    t = page.evaluate("window.anatomy.timings")
+    runs_ms = sorted(r["ms"] for r in t["runs"] if r["name"] == "lm")
+    print(f"\nlm: loaded (graph fetched, session created) in {t['models']['lm']:.0f} ms; "
+          f"{trained.settings['max_new_tokens']} characters generated in {runs_ms[len(runs_ms) // 2]:.1f} ms (median)")
+    assert not aborted and not errors, (aborted, errors)

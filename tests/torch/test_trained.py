@@ -346,3 +346,192 @@ def test_onnx_run_as_the_browser_does_reproduces_predict(saved, task, tmp_path):
         np.testing.assert_allclose(dec[0], out["attention"]["decoder_self"], atol=1e-5)
         np.testing.assert_allclose(cross[0], out["attention"]["cross"], atol=1e-5)
         assert ys[1:] == out["output_ids"]
+
+
+# --------------------------------------------------------------------------------------------
+# the character language model (kind "causal_lm"): Llama- and GPT-2-style
+# --------------------------------------------------------------------------------------------
+LM_DOCS = {"a": "the cat sat on the mat.\n", "b": "a dog ran to the cat.\n", "c": "the mat is red.\n",
+           "d": "on the red mat the dog sat.\n", "e": "a cat is on it.\n"}
+LM_KW = {
+    "llama": dict(hidden_size=16, intermediate_size=24, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2, max_position_embeddings=16),
+    "gpt2": dict(n_embd=16, n_layer=2, n_head=2, n_positions=16, n_inner=32),
+}
+LM_NEW = 6  # max_new_tokens: prompts of up to 16 - 6 = 10 characters
+
+
+def _lm_data():
+    from transformer_anatomy.tasks.language_model import make_language_model_data
+
+    return make_language_model_data(docs=LM_DOCS, fractions=(0.6, 0.2, 0.2))
+
+
+def _lm(family, vocab_size, dtype=torch.float32, seed=0):
+    from transformer_anatomy.torch.gpt2 import GPT2LMHeadModel
+    from transformer_anatomy.torch.llama import LlamaForCausalLM
+
+    cls = LlamaForCausalLM if family == "llama" else GPT2LMHeadModel
+    torch.manual_seed(seed)
+    m = cls(vocab_size, **LM_KW[family], dtype=dtype)
+    with torch.no_grad():  # larger weights than the 0.02 init: decisive argmaxes, varied attention
+        for name, p in m.named_parameters():
+            if p.dim() >= 2:
+                p.normal_(0.0, 0.3)
+    return m.eval()
+
+
+@pytest.fixture(scope="module")
+def lm_saved(tmp_path_factory):
+    """family -> (data, in-memory model, path of its saved file)."""
+    folder = tmp_path_factory.mktemp("lm")
+    data = _lm_data()
+    out = {}
+    for family in LM_KW:
+        m = _lm(family, data.vocab_size)
+        path = save_trained(folder / f"lm-{family}.pt", m, data, model_kwargs=LM_KW[family], max_new_tokens=LM_NEW)
+        out[family] = (data, m, path)
+    return out
+
+
+@pytest.mark.parametrize("family", list(LM_KW))
+def test_lm_file_round_trip(lm_saved, family):
+    data, m, path = lm_saved[family]
+    obj = torch.load(path, weights_only=True)
+    assert obj["format"] == FORMAT and obj["task"] == "lm" and obj["kind"] == "causal_lm"
+    assert obj["model_class"] == type(m).__name__ and obj["src_vocab"]["tokens"] == data.vocab.tokens
+    assert obj["src_vocab"]["tokenizer"] == "char" and obj["tgt_vocab"] is None and obj["label_names"] is None
+    s = obj["settings"]
+    assert (s["block_size"], s["max_new_tokens"], s["max_src_len"], s["top_k"]) == (16, LM_NEW, 16 - LM_NEW, 5)
+    trained = load_trained(path, task="lm")
+    assert trained.kind == "causal_lm" and not trained.model.training
+    for text in ("the ca", "a", "on the mat"):
+        assert trained.predict(text) == TrainedModel.from_model(m, data, max_new_tokens=LM_NEW).predict(text)
+
+
+@pytest.mark.parametrize("family", list(LM_KW))
+def test_lm_predict_is_greedy_over_full_passes(lm_saved, family):
+    """predict's continuation is a hand loop of argmax(model(ids)[0, -1]), its shapes as documented."""
+    data, m, path = lm_saved[family]
+    trained = load_trained(path)
+    L = LM_KW[family].get("num_hidden_layers", LM_KW[family].get("n_layer"))
+    H = LM_KW[family].get("num_attention_heads", LM_KW[family].get("n_head"))
+    for text in ("the ", "a dog ran", "x"):
+        out = trained.predict(text)
+        ids = [data.vocab.word2idx.get(c, data.vocab.unk_id) for c in text]
+        assert out["ids"] == ids and out["tokens"] == [data.vocab.idx2word[i] for i in ids]
+        seq, probs = list(ids), []
+        with torch.no_grad():
+            for _ in range(LM_NEW):
+                logits = trained.model(torch.tensor([seq]))[0, -1]
+                p = torch.softmax(logits.double(), -1)
+                seq.append(int(logits.argmax()))
+                probs.append(float(p[seq[-1]]))
+                step = out["steps"][len(seq) - len(ids) - 1]
+                assert [c["id"] for c in step["top"]] == torch.argsort(-p, stable=True)[:5].tolist()
+        assert out["output_ids"] == seq[len(ids):] and len(out["output_ids"]) == LM_NEW
+        assert out["prediction"] == "".join(data.vocab.idx2word[i] for i in seq[len(ids):])
+        assert out["probabilities"] == pytest.approx(probs, abs=1e-12)
+        assert [s["probability"] for s in out["steps"]] == out["probabilities"]
+        T = len(ids) + LM_NEW - 1
+        assert out["attention_tokens"] == [data.vocab.idx2word[i] for i in seq[:-1]]
+        assert sorted(out["attention"]) == ["self"] and _shape(out["attention"]["self"]) == (L, H, T, T)
+        w = np.array(out["attention"]["self"])
+        np.testing.assert_allclose(w.sum(-1), 1.0, atol=1e-6)
+        assert np.all(np.triu(w, 1) == 0.0)  # causal: no weight on a later character
+        assert out["unknown"] == ([0] if text == "x" and "x" not in data.vocab.word2idx else [])
+
+
+@pytest.mark.parametrize("family", list(LM_KW))
+def test_recorded_weights_reproduce_the_attention_output(family):
+    """Float64: each attention module's recorded weights @ its own values, projected, equal the
+    module's SDPA output (1e-10), and the recorded pass gives the model's logits."""
+    from transformer_anatomy.torch.trained import record_attention
+
+    data = _lm_data()
+    m = _lm(family, data.vocab_size, dtype=torch.float64)
+    ids = torch.tensor([[4, 5, 6, 7, 5, 4, 8]])
+    calls = {}
+    mods = {n: a for n, a in m.named_modules() if type(a).__name__ in ("LlamaAttention", "GPT2Attention")}
+    hooks = [a.register_forward_pre_hook(lambda mod, args, kw, n=n: calls.__setitem__(n, (args, kw)), with_kwargs=True)
+             for n, a in mods.items()]
+    with torch.no_grad():
+        ref = m(ids)
+        with record_attention(m) as rec:
+            got = m(ids)
+    for h in hooks:
+        h.remove()
+    assert torch.allclose(got, ref, atol=1e-10, rtol=0)
+    assert sorted(rec) == sorted(mods) and len(rec) == 2
+    with torch.no_grad():
+        for n, a in mods.items():
+            args, kw = calls[n]
+            x = args[0]
+            N, T, _ = x.shape
+            sdpa = type(a).forward(a, *args, **kw)  # the module's own forward (SDPA)
+            w = rec[n]  # (N, H, T, T)
+            if family == "llama":
+                v = a.v_proj(x).view(N, T, a.num_key_value_heads, a.head_dim).transpose(1, 2)
+                v = v.repeat_interleave(a.num_heads // a.num_key_value_heads, dim=1)
+                out = a.o_proj((w @ v).transpose(1, 2).reshape(N, T, -1))
+            else:
+                v = a.c_attn(x).split(a.n_embd, dim=-1)[2].view(N, T, a.n_head, a.head_dim).transpose(1, 2)
+                out = a.c_proj((w @ v).transpose(1, 2).reshape(N, T, -1))
+            assert torch.allclose(out, sdpa, atol=1e-10, rtol=0), n
+            assert torch.allclose(w.sum(-1), torch.ones(()).double(), atol=1e-12)
+
+
+def test_lm_bad_prompts_and_settings(lm_saved, tmp_path):
+    data, m, path = lm_saved["llama"]
+    trained = load_trained(path)
+    limit = 16 - LM_NEW
+    assert len(trained.predict("t" * limit)["attention_tokens"]) == limit + LM_NEW - 1  # longest allowed
+    with pytest.raises(ValueError, match=rf"prompt has {limit + 1} characters, more than the limit of {limit}"):
+        trained.predict("t" * (limit + 1))
+    with pytest.raises(ValueError, match="no tokens"):
+        trained.predict("")
+    with pytest.raises(TypeError, match="str"):
+        trained.predict(["t"])
+    out = trained.predict("€ the")
+    assert out["tokens"][0] == "<unk>" and out["ids"][0] == data.vocab.unk_id and out["unknown"] == [0]
+    with pytest.raises(CheckpointError, match="holds the model of task 'lm', not 'reversal'"):
+        load_trained(path, task="reversal")
+    for bad in (0, 16, 2.5, True):
+        with pytest.raises(ValueError, match="max_new_tokens"):
+            save_trained(tmp_path / "x.pt", m, data, model_kwargs=LM_KW["llama"], max_new_tokens=bad)
+    with pytest.raises(ValueError, match="LanguageModelData"):
+        save_trained(tmp_path / "y.pt", m, make_task("sentiment", n_train=8, n_valid=2, n_test=2, rng=0),
+                     model_kwargs=LM_KW["llama"])
+
+
+@pytest.mark.parametrize("family", list(LM_KW))
+def test_lm_onnx_equals_torch_and_runs_as_the_browser_does(lm_saved, family, tmp_path):
+    """One graph ids (1, T) -> logits (1, T, V), attention (L, H, T, T), T dynamic: check_onnx
+    (every greedy step, 1e-5), then greedy decoding on onnxruntime's outputs alone gives predict's."""
+    ort = pytest.importorskip("onnxruntime")
+    from transformer_anatomy.torch.onnx_export import check_onnx, export_onnx
+
+    data, _, path = lm_saved[family]
+    trained = load_trained(path)
+    paths = export_onnx(trained, tmp_path)
+    assert sorted(paths) == ["card", "model"]
+    assert check_onnx(trained, paths, ["t", "the cat", "€ on the m"]) <= 1e-5
+    card = json.loads(paths["card"].read_text())
+    assert card["kind"] == "causal_lm" and card["tokenizer"] == "char" and card["src_vocab"] == data.vocab.tokens
+    assert (card["block_size"], card["max_new_tokens"], card["max_src_len"]) == (16, LM_NEW, 16 - LM_NEW)
+    assert card["graphs"]["model"]["outputs"] == ["logits", "attention"]
+    sess = ort.InferenceSession(str(paths["model"]))
+    for text in ("a", "the mat", "t" * (16 - LM_NEW)):
+        out = trained.predict(text)
+        seq = list(out["ids"])
+        for step in out["steps"]:
+            logits, attn = sess.run(None, {"ids": np.array([seq], dtype=np.int64)})
+            assert logits.shape == (1, len(seq), data.vocab_size)
+            z = logits[0, -1].astype(np.float64)
+            p = np.exp(z - z.max())
+            p /= p.sum()
+            assert int(np.argmax(z)) == step["id"]
+            np.testing.assert_allclose(step["probability"], p[step["id"]], atol=1e-5)
+            seq.append(step["id"])
+        np.testing.assert_allclose(attn, out["attention"]["self"], atol=1e-5)
+        assert seq[len(out["ids"]):] == out["output_ids"]

@@ -14,7 +14,11 @@ sequence axes dynamic; inputs never padded, so no padding mask is built in the g
 - encoder–decoder models, ``<task>.encoder.onnx``: ``src_ids (N, S) int64`` -> ``memory (N, S,
   E)``, ``encoder_attention (N, L, H, S, S)``; ``<task>.decoder.onnx``: ``memory (N, S, E)``,
   ``tgt_ids (N, T) int64`` (``<sos>`` and the tokens chosen so far) -> ``logits (N, V)`` of the
-  next token, ``decoder_attention (N, L, H, T, T)``, ``cross_attention (N, L, H, T, S)``.
+  next token, ``decoder_attention (N, L, H, T, T)``, ``cross_attention (N, L, H, T, S)``;
+- character language models (kind ``causal_lm``: ``LlamaForCausalLM``, ``GPT2LMHeadModel``),
+  ``<task>.onnx``: ``ids (1, T) int64`` (the prompt and the characters generated so far) ->
+  ``logits (1, T, V)``, ``attention (L, H, T, T)`` (causal: zero above the diagonal); one run
+  per generated character, no KV cache, as :meth:`TrainedModel.predict` generates.
 
 Beside the graphs, ``<task>.card.json`` (:func:`model_card`) tells the JavaScript side what it
 needs: vocabularies, specials, limits, kind, file and tensor names.
@@ -89,6 +93,24 @@ class _EncoderOnly(nn.Module):
         return start, end, attn
 
 
+class _CausalLM(nn.Module):
+    """A decoder-only LM: ids ``(1, T)`` -> logits ``(1, T, V)`` and its self-attention ``(L, H, T, T)``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: Tensor) -> tuple[Tensor, Tensor]:
+        with record_attention(self.model) as rec:
+            logits = self.model(ids)  # (1, T, V); attention computed explicitly (weights @ v)
+        return logits, torch.stack([w[0] for w in attention_groups("causal_lm", rec)["self"]], dim=0)
+
+
+def _causal_layers(model: nn.Module) -> nn.ModuleList:
+    """The decoder layers of a ``LlamaForCausalLM`` (``model.layers``) or ``GPT2LMHeadModel`` (``transformer.h``)."""
+    return model.model.layers if hasattr(model, "model") else model.transformer.h
+
+
 class _Encoder(nn.Module):
     """Seq2seq source ids -> memory and the encoder self-attention."""
 
@@ -125,6 +147,7 @@ GRAPHS: dict[str, dict[str, Any]] = {
     "classification": {"model": (["ids"], ["logits", "encoder_attention"])},
     "tagging": {"model": (["ids"], ["logits", "encoder_attention"])},
     "qa": {"model": (["ids"], ["start_logits", "end_logits", "encoder_attention"])},
+    "causal_lm": {"model": (["ids"], ["logits", "attention"])},
     "seq2seq": {"encoder": (["src_ids"], ["memory", "encoder_attention"]),
                 "decoder": (["memory", "tgt_ids"], ["logits", "decoder_attention", "cross_attention"])},
 }
@@ -136,7 +159,10 @@ _AXES = {"ids": "S", "src_ids": "S", "tgt_ids": "T", "memory": "S", "logits": No
 
 
 def _dynamic_axes(kind: str, names: Sequence[str]) -> dict[str, dict[int, str]]:
-    """Legacy exporter's dynamic axes: the batch and every sequence axis of each tensor."""
+    """Legacy exporter's dynamic axes: the batch and every sequence axis of each tensor (a
+    language model's graph: its one sequence axis ``T``; the batch is one prompt)."""
+    if kind == "causal_lm":
+        return {"ids": {1: "T"}, "logits": {1: "T"}, "attention": {2: "T", 3: "T"}}
     axes: dict[str, dict[int, str]] = {}
     for n in names:
         a: dict[int, str] = {0: "N"}
@@ -161,6 +187,8 @@ def _example_inputs(trained: TrainedModel, graph: str) -> tuple[Tensor, ...]:
 
 
 def _graph_module(trained: TrainedModel, graph: str) -> nn.Module:
+    if trained.kind == "causal_lm":
+        return _CausalLM(trained.model)
     if graph == "encoder":
         return _Encoder(trained.model)
     if graph == "decoder":
@@ -197,6 +225,8 @@ def export_onnx(trained: TrainedModel, folder: str | os.PathLike, *, dynamo: boo
     m = trained.model.eval()
     if trained.kind == "seq2seq":
         stacks = (m.transformer.encoder.layers, m.transformer.decoder.layers)
+    elif trained.kind == "causal_lm":
+        stacks = (_causal_layers(m),)
     else:
         stacks = (m.encoder.layers,)
     if any(len(layers) == 0 for layers in stacks):
@@ -215,6 +245,8 @@ def export_onnx(trained: TrainedModel, folder: str | os.PathLike, *, dynamo: boo
             warnings.simplefilter("ignore", DeprecationWarning)
             if dynamo:
                 dims = {name: {0: torch.export.Dim.AUTO, 1: torch.export.Dim.AUTO} for name in inputs}  # N, S / T
+                if trained.kind == "causal_lm":
+                    dims = {"ids": {1: torch.export.Dim.AUTO}}
                 prog = torch.onnx.export(module, args, input_names=inputs, output_names=outputs,
                                          dynamic_shapes=dims, opset_version=OPSET, dynamo=True,
                                          optimize=True, verbose=False)
@@ -239,13 +271,24 @@ def model_card(trained: TrainedModel, paths: Mapping[str, Path], *, dynamo: bool
     split on whitespace; ``"char"``), ``as_unk`` (typed tokens that become ``<unk>``),
     ``label_names``, ``labels`` (what ``predict`` reports as ``labels``), ``max_src_len``,
     ``max_decode_len``, ``max_answer_len``, ``sep``, ``top_k``, ``input_format``,
-    ``num_layers``, ``num_heads``, ``d_model``, ``exporter``, ``opset``.
+    ``num_layers``, ``num_heads``, ``d_model``, ``exporter``, ``opset``; a language model's
+    also ``block_size`` and ``max_new_tokens`` (its ``num_layers`` are ``{"decoder": L}``).
     """
     from transformer_anatomy.tasks.vocab import CharVocab
 
     t, m = trained, trained.model
     labels = t.label_names if t.kind == "classification" else (t.tgt_vocab.tokens if t.kind == "tagging" else None)
-    enc_layers = m.transformer.encoder.layers if t.kind == "seq2seq" else m.encoder.layers
+    if t.kind == "causal_lm":
+        layers = _causal_layers(m)
+        attn = layers[0].self_attn if hasattr(layers[0], "self_attn") else layers[0].attn
+        d_model = int(attn.num_heads * attn.head_dim) if hasattr(attn, "num_heads") else int(attn.n_embd)
+        heads = int(getattr(attn, "num_heads", getattr(attn, "n_head", 0)))
+        num_layers = {"encoder": 0, "decoder": len(layers)}
+    else:
+        enc_layers = m.transformer.encoder.layers if t.kind == "seq2seq" else m.encoder.layers
+        d_model, heads = int(m.d_model), int(enc_layers[0].self_attn.num_heads)
+        num_layers = {"encoder": len(enc_layers),
+                      "decoder": len(m.transformer.decoder.layers) if t.kind == "seq2seq" else 0}
     card = {
         "format": CARD_FORMAT,
         "task": t.task,
@@ -259,16 +302,18 @@ def model_card(trained: TrainedModel, paths: Mapping[str, Path], *, dynamo: bool
         "as_unk": list(t.settings.get("as_unk", ())),
         "label_names": t.label_names,
         "labels": labels,
-        "d_model": int(m.d_model),
-        "num_heads": int(enc_layers[0].self_attn.num_heads),
-        "num_layers": {"encoder": len(enc_layers),
-                       "decoder": len(m.transformer.decoder.layers) if t.kind == "seq2seq" else 0},
+        "d_model": d_model,
+        "num_heads": heads,
+        "num_layers": num_layers,
         "exporter": "torch.onnx.export(dynamo=True)" if dynamo else "torch.onnx.export(dynamo=False)",
         "opset": OPSET,
         "torch_version": str(torch.__version__),
     }
     for k in ("max_src_len", "max_decode_len", "max_answer_len", "sep", "top_k", "input_format"):
         card[k] = t.settings.get(k)
+    if t.kind == "causal_lm":
+        card["block_size"] = t.settings["block_size"]
+        card["max_new_tokens"] = t.settings["max_new_tokens"]
     return card
 
 
@@ -311,7 +356,9 @@ def check_onnx(trained: TrainedModel, paths: Mapping[str, Path], texts: Sequence
     The torch side is the model's own ``forward`` / ``encode`` / ``decode`` (with its padding
     checks), attention recorded per layer and head; for seq2seq every greedy step is compared
     (logits and both attentions), the onnxruntime decoder reading onnxruntime's memory, as the
-    browser does.
+    browser does; for a language model every greedy step (``settings["max_new_tokens"]``) is
+    compared: the logits at every position against the model's plain ``forward`` (SDPA), the
+    attention against the recorded weights, and the chosen character.
 
     Args:
         trained: the model exported. paths: :func:`export_onnx`'s result. texts: inputs
@@ -340,6 +387,23 @@ def check_onnx(trained: TrainedModel, paths: Mapping[str, Path], texts: Sequence
     for text in texts:
         _, ids, _ = trained.encode(text)
         src = torch.tensor([ids], dtype=torch.long)  # (1, S)
+        if trained.kind == "causal_lm":
+            seq = list(ids)
+            for _ in range(int(trained.settings["max_new_tokens"])):
+                x = torch.tensor([seq], dtype=torch.long)  # (1, T)
+                logits = m(x)  # (1, T, V): the model's own forward
+                with record_attention(m) as rec:
+                    m(x)
+                attn = torch.stack([w[0] for w in attention_groups("causal_lm", rec)["self"]], dim=0)
+                got = sessions["model"].run(None, {"ids": x.numpy()})
+                for name, a, b in zip(("logits", "attention"), got, (logits, attn)):
+                    note(_diff(a, b, f"{text!r} step {len(seq) - len(ids)} {name}", atol, rtol), name)
+                nxt, ort_nxt = int(logits[0, -1].argmax()), int(np.argmax(got[0][0, -1]))
+                if ort_nxt != nxt:
+                    raise OnnxMismatchError(f"{text!r} step {len(seq) - len(ids)}: onnxruntime picks id {ort_nxt}, "
+                                            f"torch {nxt}")
+                seq.append(nxt)
+            continue
         if trained.kind != "seq2seq":
             with record_attention(m) as rec:
                 out = m(src)
