@@ -197,6 +197,8 @@ CONFIG_CASES = [
     ("weight-decay-negative", dict(weight_decay=-0.1), r"TrainConfig\.weight_decay: -0\.1"),
     ("target-metric-inf", dict(target_metric=float("inf")), r"TrainConfig\.target_metric: inf"),
     ("amp-int", dict(amp=1), r"TrainConfig\.amp: 1 \(expected True or False\)"),
+    ("target-patience-zero", dict(target_patience=0), r"TrainConfig\.target_patience: 0 \(expected an integer >= 1\)"),
+    ("eval-decoding-string", dict(eval_decoding="no"), r"TrainConfig\.eval_decoding: 'no' \(expected True or False\)"),
     ("device-none", dict(device=None), r"TrainConfig\.device: None"),
     ("batch-size-bool", dict(batch_size=True), r"TrainConfig\.batch_size: True"),
 ]

@@ -17,7 +17,7 @@ from typing import Any
 
 from transformer_anatomy.errors import SEED_MAX
 
-__all__ = ["ArgumentError", "validate_reproduce_args", "check_output_folder"]
+__all__ = ["ArgumentError", "validate_reproduce_args", "check_output_folder", "call_script_function"]
 
 
 class ArgumentError(ValueError):
@@ -74,3 +74,35 @@ def validate_reproduce_args(args: Any) -> None:
         raise ArgumentError(f"--threads {threads}: expected an integer >= 1")
     if hasattr(args, "out"):
         check_output_folder("--out", args.out)
+
+
+_SCRIPTS: dict[str, Any] = {}
+
+
+def call_script_function(path: str | os.PathLike, name: str, *args: Any) -> Any:
+    """Load the script at ``path`` as a module (once per process) and call its function ``name``.
+
+    What ``scripts/reproduce.py --jobs`` hands to its worker processes: a function of this package
+    pickles by name wherever the script was started from (run as ``__main__`` or loaded by path),
+    a function of the script itself does not.
+
+    Shape: no arrays; returns what the function returns.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     script = pathlib.Path(d) / "demo.py"
+        ...     _ = script.write_text("def twice(x):\\n    return 2 * x\\n")
+        ...     call_script_function(script, "twice", 21)
+        42
+    """
+    import importlib.util
+
+    key = str(Path(path).resolve())
+    module = _SCRIPTS.get(key)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(f"_script_{len(_SCRIPTS)}", key)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _SCRIPTS[key] = module
+    return getattr(module, name)(*args)

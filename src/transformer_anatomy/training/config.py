@@ -69,7 +69,10 @@ class TrainConfig:
     eval_every: int = 0  # evaluate every n optimizer steps (0: at the end of each epoch)
     eval_split: str = "valid"  # split used for model selection during training
     eval_limit: int | None = None  # evaluate on the first n examples only (None: all)
+    eval_decoding: bool = True  # seq2seq, evaluations inside fit(): False scores exact match from one
+    # teacher-forced pass instead of decoding (the same number for greedy decoding; evaluation.py)
     target_metric: float | None = None  # stop as soon as the eval metric reaches this
+    target_patience: int = 1  # ... and has held it at this many evaluations in a row
     decoding: str = "greedy"  # seq2seq evaluation: greedy | beam
     beam_size: int = 4  # beam width when decoding="beam"
     max_decode_len: int | None = None  # tokens to decode incl. <sos> (None: target width + 1)
@@ -117,7 +120,9 @@ class TrainConfig:
             ("eval_split", self.eval_split in ("train", "valid", "test"), "'train', 'valid' or 'test'"),
             ("eval_limit", self.eval_limit is None or (_is_int(self.eval_limit) and self.eval_limit >= 1),
              "None or an integer >= 1"),
+            ("eval_decoding", isinstance(self.eval_decoding, bool), "True or False"),
             ("target_metric", self.target_metric is None or _finite(self.target_metric), "None or a finite number"),
+            ("target_patience", _is_int(self.target_patience) and self.target_patience >= 1, pos_int),
             ("decoding", self.decoding in DECODINGS, f"one of {DECODINGS}"),
             ("beam_size", _is_int(self.beam_size) and self.beam_size >= 1, pos_int),
             ("max_decode_len", self.max_decode_len is None or (_is_int(self.max_decode_len) and self.max_decode_len >= 2),

@@ -89,8 +89,39 @@ def decoded_targets(decoded: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
+# --8<-- [start:teacher_forced_exact_match]
+def teacher_forced_exact_match(logits: np.ndarray, tgt_out: np.ndarray) -> float:
+    """Fraction of rows whose teacher-forced argmax is right at every target position (``<eos>`` included).
+
+    For greedy decoding this *is* the exact match, found with one forward pass instead of one
+    per output token: greedy decoding feeds back its own argmax, so while it is right its input
+    is the teacher-forced input, its logits are the teacher-forced logits (a causal decoder
+    never sees later positions) and its next argmax is the teacher-forced one. A row decodes
+    to its target exactly when every teacher-forced argmax is right, ``<eos>`` included. (Up to
+    rounding: the decoder runs at other shapes, so a near tie could break the other way, and a
+    model that writes ``<pad>`` mid-sequence, which greedy scoring drops, counts as wrong here.)
+    Beam search has no such shortcut.
+
+    Shape:
+        logits: ``(N, T, V)``, tgt_out: ``(N, T)`` (pad = 0 is not scored) -> float
+
+    Examples:
+        >>> tgt_out = np.array([[5, 2, 0], [5, 4, 2]])  # <pad> after the first row's <eos>
+        >>> logits = np.eye(6)[np.array([[5, 2, 3], [5, 3, 2]])]  # row 1 is wrong at position 2
+        >>> teacher_forced_exact_match(logits, tgt_out)
+        0.5
+    """
+    ok = (logits.argmax(-1) == tgt_out) | (tgt_out == PAD_ID)  # (N, T)
+    return float(np.mean(ok.all(axis=1)))
+# --8<-- [end:teacher_forced_exact_match]
+
+
 def score_seq2seq(logits: np.ndarray, tgt_out: np.ndarray, decoded: np.ndarray | None) -> dict[str, float]:
     """Teacher-forced loss and token accuracy; exact match and token accuracy of the decoded ids.
+
+    Without ``decoded`` (``TrainConfig.eval_decoding=False``) the exact match comes from the
+    teacher-forced argmax (:func:`teacher_forced_exact_match`, equal to greedy decoding's) and
+    there is no ``decoded_token_accuracy``.
 
     Shape:
         logits: ``(N, T, V)``, tgt_out: ``(N, T)``, decoded: ``(N, L)`` or None
@@ -104,7 +135,9 @@ def score_seq2seq(logits: np.ndarray, tgt_out: np.ndarray, decoded: np.ndarray |
     """
     loss, count = cross_entropy_sum(logits, tgt_out)
     out = {"loss": loss / max(count, 1), "token_accuracy": token_accuracy(logits.argmax(-1), tgt_out)}
-    if decoded is not None:
+    if decoded is None:  # no decoding: exact match from the teacher-forced pass (equal for greedy decoding)
+        out["exact_match"] = teacher_forced_exact_match(logits, tgt_out)
+    else:
         pred = decoded_targets(decoded, tgt_out.shape[1])
         out["exact_match"] = sequence_exact_match(pred, tgt_out)
         out["decoded_token_accuracy"] = token_accuracy(pred, tgt_out)

@@ -103,6 +103,8 @@ class Trainer:
             "train_loss", "metrics": {...}}, ...]}``; identical between runs with the same seed.
         timings: wall-clock seconds per evaluation (``{"step", "elapsed", "train_time"}``);
             kept apart from ``history`` because times are never reproducible.
+        step_times: seconds of each optimizer step taken by this object (not in checkpoints);
+            ``summary()["median_step_ms"]`` is their median, robust to a slow step or two.
 
     Examples:
         >>> import json, tempfile, pathlib
@@ -171,6 +173,7 @@ class Trainer:
         self._epoch_iter: Iterator[dict[str, np.ndarray]] | None = None
         self.timings: list[dict[str, float]] = []
         self.train_time = 0.0  # seconds inside optimizer steps
+        self.step_times: list[float] = []  # seconds of each optimizer step of this process (not checkpointed)
         self.elapsed = 0.0  # seconds inside fit(), evaluations included
         self.time_to_target: float | None = None
         self._clock: Callable[[], float] = lambda: self.elapsed
@@ -256,7 +259,9 @@ class Trainer:
                 lr = self.schedule(self.step + 1)
                 t0 = time.perf_counter()
                 loss = self._train_step(micro, total, lr)
-                self.train_time += time.perf_counter() - t0
+                dt = time.perf_counter() - t0
+                self.train_time += dt
+                self.step_times.append(dt)
                 self.step += 1
                 self._record_loss(loss, lr)
                 due = (self.step % c.eval_every == 0) if c.eval_every else epoch_ended
@@ -318,7 +323,7 @@ class Trainer:
 
     def _evaluate_and_record(self, lr: float) -> None:
         c = self.config
-        metrics = self.evaluate(c.eval_split, limit=c.eval_limit)
+        metrics = self.evaluate(c.eval_split, limit=c.eval_limit, decode=c.eval_decoding)
         value = metrics[self.main_metric]
         record = {"step": self.step, "epoch": self.epoch, "lr": lr,
                   "train_loss": self._eval_sum / max(self._eval_count, 1), "metrics": metrics}
@@ -328,11 +333,13 @@ class Trainer:
             self._monitor({"kind": "eval", **record})
         self.schedule.on_eval(metrics["loss"] if c.plateau_metric == "loss" else value)
         self.timings.append({"step": self.step, "elapsed": self._clock(), "train_time": self.train_time})
-        improved = self.best_metric is None or value > self.best_metric
+        hit = c.target_metric is not None and value >= c.target_metric
+        # at the target a tie is an improvement too: the kept weights are those that held it longest
+        improved = self.best_metric is None or value > self.best_metric or (hit and value >= self.best_metric)
         if improved:
             self.best_metric, self.best_step = float(value), self.step
             self.best_weights = self._copy_weights()
-        if c.target_metric is not None and value >= c.target_metric:
+        if hit and self._target_streak() >= c.target_patience:
             self.stopped_early = True
             if self.time_to_target is None:
                 self.time_to_target = self._clock()  # training and every evaluation so far
@@ -342,6 +349,16 @@ class Trainer:
             self._save_to_dir("last")
             if improved:
                 self._save_to_dir("best")
+
+    def _target_streak(self, until: int | None = None) -> int:
+        """Evaluations in a row, ending with the ``until``-th (default the last), that reached the target."""
+        records = self.history["eval"][: until]
+        n = 0
+        for r in reversed(records):
+            if r["metrics"][self.main_metric] < self.config.target_metric:
+                break
+            n += 1
+        return n
 
     def _save_to_dir(self, name: str) -> None:
         assert self.checkpoint_dir is not None
@@ -356,11 +373,11 @@ class Trainer:
             return self.config.max_decode_len
         return int(self.data.split(split)["tgt_out"].shape[1]) + 1
 
-    def predict(self, split: str, limit: int | None = None) -> dict[str, np.ndarray]:
+    def predict(self, split: str, limit: int | None = None, decode: bool = True) -> dict[str, np.ndarray]:
         """Raw outputs on a split, in its order (no shuffling, no trimming).
 
-        Returns ``logits`` (or ``start_logits``/``end_logits`` for QA) and, for seq2seq,
-        ``decoded`` ``(N, L)`` ids from autoregressive decoding (``<sos>`` first).
+        Returns ``logits`` (or ``start_logits``/``end_logits`` for QA) and, for seq2seq with
+        ``decode=True``, ``decoded`` ``(N, L)`` ids from autoregressive decoding (``<sos>`` first).
         """
         c = self.config
         n = self.data.size(split) if limit is None else min(limit, self.data.size(split))
@@ -377,7 +394,7 @@ class Trainer:
                 parts.setdefault("end_logits", []).append(out[1])
             else:
                 parts.setdefault("logits", []).append(out)
-            if c.kind == "seq2seq":
+            if c.kind == "seq2seq" and decode:
                 dec = self._decode(batch["src"], max_len)
                 width = max_len  # pad every batch's decoded ids to one width
                 padded = np.full((dec.shape[0], width), PAD_ID, dtype=np.int64)
@@ -385,9 +402,13 @@ class Trainer:
                 parts.setdefault("decoded", []).append(padded)
         return {k: np.concatenate(v, axis=0) for k, v in parts.items()}
 
-    def evaluate(self, split: str = "valid", limit: int | None = None) -> dict[str, float]:
-        """Loss and metrics on ``split`` (the first ``limit`` examples); see ``evaluation``."""
-        return self.score(split, self.predict(split, limit))
+    def evaluate(self, split: str = "valid", limit: int | None = None, decode: bool = True) -> dict[str, float]:
+        """Loss and metrics on ``split`` (the first ``limit`` examples); see ``evaluation``.
+
+        ``decode=False`` (seq2seq) skips autoregressive decoding: the exact match then comes
+        from the teacher-forced pass (``evaluation.teacher_forced_exact_match``, the same number
+        for greedy decoding) and there is no ``decoded_token_accuracy``."""
+        return self.score(split, self.predict(split, limit, decode=decode))
 
     def score(self, split: str, out: dict[str, np.ndarray]) -> dict[str, float]:
         """Metrics of outputs returned by :meth:`predict` on the first examples of ``split``."""
@@ -395,7 +416,7 @@ class Trainer:
         n = len(next(iter(out.values())))
         kind = self.config.kind
         if kind == "seq2seq":
-            return score_seq2seq(out["logits"], arrays["tgt_out"][:n], out["decoded"])
+            return score_seq2seq(out["logits"], arrays["tgt_out"][:n], out.get("decoded"))
         if kind == "classification":
             return score_classification(out["logits"], arrays["label"][:n])
         if kind == "tagging":
@@ -420,13 +441,15 @@ class Trainer:
         last = self.history["eval"][-1] if self.history["eval"] else None
         steps_to_target = None
         if self.config.target_metric is not None:
-            hits = [r["step"] for r in self.history["eval"] if r["metrics"][self.main_metric] >= self.config.target_metric]
+            hits = [r["step"] for i, r in enumerate(self.history["eval"])
+                    if self._target_streak(until=i + 1) >= self.config.target_patience]
             steps_to_target = hits[0] if hits else None
         return {
             "backend": self.backend, "step": self.step, "epoch": self.epoch, "main_metric": self.main_metric,
             "best_metric": self.best_metric, "best_step": self.best_step, "last_eval": last,
             "stopped_early": self.stopped_early, "steps_to_target": steps_to_target,
             "train_time_s": self.train_time, "elapsed_s": self.elapsed, "time_to_target_s": self.time_to_target,
+            "median_step_ms": 1000.0 * float(np.median(self.step_times)) if self.step_times else None,
         }
 
     # -------------------------------------------------------------------------- checkpoints
