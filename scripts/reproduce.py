@@ -25,6 +25,12 @@ at the same config in the same run, for a side-by-side wall time), ``sentiment``
 (classification), ``tagging`` (an encoder-only tagger and an encoder-decoder), ``numbers``
 (number words -> digits, generation), ``qa`` (extractive QA, start/end positions).
 
+Both cores (the default on a CPU machine): ``--jobs 2`` runs every task/backend pair and every
+study in one of two worker processes, each with ``--threads`` threads (default 1) for torch,
+OpenMP and the BLAS, longest first by the last manifest's times; results equal a one-process run
+with one thread (``tests/training/test_reproduce_script.py``). ``--jobs 1`` runs them in turn
+in this process.
+
 Several processes (PyTorch only): ``torchrun --nproc_per_node=K scripts/reproduce.py --backend torch ...``
 trains every PyTorch model with ``DistributedDataParallel`` (gloo on CPU, nccl on GPUs); each
 task's batch size is then the global batch, split across the ranks, so the results equal a
@@ -66,6 +72,7 @@ STUDIES = {
     "sweep": "the hyper-parameter sweep and ReduceLROnPlateau (docs/training.md)",
     "debugging": "dead ReLUs, attention entropy, embedding PCA on a trained model (docs/misconceptions.md)",
     "seed003": "seed 003's run: d_model 512, V = 1,000, 50 epochs with the NumPy trainer (docs/misconceptions.md)",
+    "speed": "reversal to 100 %: our recipe vs the seed's, ours vs nn.Transformer, three seeds side by side (docs/training.md)",
     "lm": "GPT-2 and Llama, NumPy and PyTorch, as character LMs on the Python help topics vs n-grams (docs/decoder-only.md)",
 }
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -115,6 +122,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="recompute each encoder/decoder layer in backward (less memory, more time)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch intra-op threads (default: torch's choice, one per core)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="worker processes: each task/backend pair and each study runs in one, with --threads "
+                        "threads (default 1); default: 2 on a CPU machine with 2 or more usable cores, else 1 "
+                        "(and always 1 under torchrun or on CUDA)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bars (summary lines only)")
     p.add_argument("--no-malloc-tuning", action="store_true",
                    help="do not re-execute with the glibc malloc variables (see below)")
@@ -132,6 +143,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                 "train with DistributedDataParallel; use --backend torch, and run the NumPy backend in one process")
     if args.threads is not None and args.threads < 1:
         p.error(f"--threads must be >= 1, got {args.threads}")
+    if args.jobs is not None and args.jobs < 1:
+        p.error(f"--jobs must be >= 1, got {args.jobs}")
+    if args.jobs is not None and args.jobs > 1 and world_size > 1:
+        p.error(f"--jobs {args.jobs} under torchrun: the ranks are the processes; leave --jobs out")
+    if args.jobs is None:
+        cuda = args.device == "cuda" or (args.device == "auto" and _cuda_available())
+        args.jobs = 1 if world_size > 1 or cuda else max(1, min(2, _usable_cpus()))
     from transformer_anatomy.training.cli import ArgumentError, validate_reproduce_args
 
     try:
@@ -140,6 +158,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         print(f"reproduce.py: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     return args
+
+
+def _usable_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def maybe_reexec(args: argparse.Namespace) -> None:
@@ -171,11 +199,28 @@ MODELS = {
     "qa": [("encoder_qa", "TransformerQA", "qa")],
 }
 
+# The recipe a user would copy from the project's seed (seed 001's reversal run): the library's
+# default model (dropout 0.1, embeddings x sqrt(E), post-norm), batch 128, Adam 1e-3, a 100-step
+# warmup and a cosine over 1,500 steps. scripts/speed_study.py trains nn.Transformer and ours with
+# it beside our recipe, under the same stopping rule (STOPPING).
+SEED_RECIPE = {
+    "model": preset("small"),
+    "train": dict(max_steps=1500, batch_size=128, lr=1e-3, schedule="cosine", warmup=100),
+}
+STOPPING = dict(eval_every=10, eval_decoding=False, target_metric=1.0, target_patience=3)
+# How every run of the reversal speed comparison stops (FULL["reversal"] uses it too).
+
 FULL = {
     "reversal": {
+        # Our recipe (docs/training.md, "Why the seed's recipe is slow"; scripts/speed_study.py measures
+        # each choice against SEED_RECIPE): no dropout (a task with one right answer has nothing to
+        # regularise), batch 64, a 50-step warmup and a cosine over 400 steps, so the learning rate is
+        # already falling when the model gets there and the last few wrong sequences settle. Stopping:
+        # validation exact match from one teacher-forced pass every 10 steps (equal to greedy decoding's,
+        # training.evaluation.teacher_forced_exact_match), 100 % at three evaluations in a row.
         "data": dict(n_train=10_000, n_valid=1_000, n_test=1_000, min_len=10, max_len=10, num_symbols=12),
-        "train": dict(max_steps=1500, batch_size=128, lr=1e-3, schedule="cosine", warmup=100, eval_every=25,
-                      target_metric=1.0),
+        "model": preset("small", dropout=0.0),
+        "train": dict(max_steps=400, batch_size=64, lr=1e-3, schedule="cosine", warmup=50, **STOPPING),
     },
     "sentiment": {
         "data": dict(n_train=8_000, n_valid=1_000, n_test=1_000),
@@ -238,6 +283,18 @@ def run(args: argparse.Namespace, command: list[str]) -> int:
     started, t_start = time.time(), time.perf_counter()
     out, device, common = setup(args, command)
     written: dict[str, dict] = {}
+    if args.jobs > 1:  # every task/backend pair and every study in its own process, longest first
+        written = run_jobs(args, out, device, common, command)
+        for task in (t for t in args.tasks if t not in STUDIES):
+            for i, (run_name, _, kind) in enumerate(MODELS[task]):
+                curves_figure(out, task, run_name, kind, i == 0, args)
+        manifest = {**common, "started": iso(started), "finished": now(), "wall_time_s": time.perf_counter() - t_start,
+                    "tasks": args.tasks, "backends": args.backends, "jobs": args.jobs,
+                    "threads_per_job": args.threads or 1}
+        update_manifest(out / "manifest.json", manifest, written)
+        print(f"wrote {len(written)} result file(s), figures and manifest.json to {out}  "
+              f"({time.perf_counter() - t_start:.1f} s, {args.jobs} processes)", flush=True)
+        return 0
     for task in (t for t in args.tasks if t not in STUDIES):  # the studies run after the tasks, below
         spec = task_spec(task, args.quick)
         data = make_task(task, **spec["data"], rng=args.seed)
@@ -260,6 +317,89 @@ def run(args: argparse.Namespace, command: list[str]) -> int:
     print(f"wrote {len(written)} result file(s), figures and manifest.json to {out}  "
           f"({time.perf_counter() - t_start:.1f} s)", flush=True)
     return 0
+
+
+# --8<-- [start:jobs]
+def run_jobs(args: argparse.Namespace, out, device: str, common: dict, command: list[str]) -> dict:
+    """Train every (task, backend) pair and run every study in ``args.jobs`` worker processes.
+
+    Each job gets one process with ``args.threads`` threads (default 1) for torch, OpenMP and
+    the BLAS, so two jobs on two cores do not fight over them; jobs start longest first (by
+    their times in the last ``manifest.json`` in ``out``, unknown ones first) so the last to
+    finish is a short one. A job trains exactly what the one-process run trains; with one thread
+    a CPU run is bit-reproducible, so the results equal those of ``--jobs 1 --threads 1`` run with
+    ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1`` (NumPy's BLAS with one thread too). Returns the
+    manifest entries of the files written.
+    """
+    import concurrent.futures as cf
+    import json
+    import multiprocessing
+
+    from tqdm.auto import tqdm
+
+    from transformer_anatomy.training.cli import call_script_function
+
+    jobs = [(t, b) for t in args.tasks if t not in STUDIES for b in args.backends]
+    jobs += [(t, None) for t in STUDIES if t in args.tasks]
+    last = {}
+    if (out / "manifest.json").is_file():
+        try:
+            last = json.loads((out / "manifest.json").read_text()).get("results", {})
+        except ValueError:
+            last = {}
+
+    def expected(job):
+        entry = last.get(f"{job[0]}-{job[1]}.json" if job[1] else f"{job[0]}.json")
+        return -(entry or {}).get("wall_time_s", float("inf"))
+
+    jobs.sort(key=expected)
+    threads = str(args.threads or 1)
+    saved = {k: os.environ.get(k) for k in THREAD_ENV}
+    os.environ.update({k: threads for k in THREAD_ENV})  # read by each worker's BLAS and OpenMP at start-up
+    written: dict[str, dict] = {}
+    try:
+        ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no torch threads inherited from a fork
+        with cf.ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx) as pool:
+            futures = {pool.submit(call_script_function, os.path.abspath(__file__), "_job", args, name, backend,
+                                   device, common, command, out): (name, backend)
+                       for name, backend in jobs}
+            bar = tqdm(total=len(futures), desc=f"jobs ({args.jobs} processes)", disable=args.no_progress,
+                       dynamic_ncols=True)
+            for f in cf.as_completed(futures):
+                key, entry = f.result()  # a job's exception stops the run here
+                written[key] = entry
+                bar.update(1)
+            bar.close()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return written
+
+
+def _job(args: argparse.Namespace, name: str, backend: str | None, device: str, common: dict, command: list[str],
+         out) -> tuple[str, dict]:
+    """One job of :func:`run_jobs`, in a worker process: a task on one backend, or a study."""
+    import matplotlib
+    import torch
+
+    matplotlib.use("Agg")
+    torch.set_num_threads(args.threads or 1)
+    args.no_progress = True  # bars of several processes would interleave: one summary line per run instead
+    if backend is None:
+        return f"{name}.json", run_study(args, name, out, command)
+    from transformer_anatomy.tasks import make_task, task_baselines
+
+    spec = task_spec(name, args.quick)
+    data = make_task(name, **spec["data"], rng=args.seed)
+    baselines = task_baselines(name, data, "test")
+    return f"{name}-{backend}.json", run_task(args, name, backend, spec, data, baselines, device, common, out)
+# --8<-- [end:jobs]
+
+
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def setup(args: argparse.Namespace, command: list[str]):
@@ -795,12 +935,17 @@ def summary_line(task: str, backend: str, run_name: str, r: dict) -> str:
 
 
 def compare_line(task: str, ours: dict, ref: dict) -> str:
-    def t(r):
+    """Time to target and median step of two runs trained in alternating blocks (``train``), with the ratios."""
+    def when(r):
         s = r["summary"]
-        when = s["time_to_target_s"] if s["time_to_target_s"] is not None else s["elapsed_s"]
-        return f"{when:.1f} s ({s['step']} steps, {r['ms_per_step']:.1f} ms/step)"
+        return s["time_to_target_s"] if s["time_to_target_s"] is not None else s["elapsed_s"]
 
-    return f"{task:9s} side by side: ours {t(ours)} vs nn.Transformer {t(ref)}"
+    def t(r):
+        return f"{when(r):.1f} s ({r['summary']['step']} steps, median {r['summary']['median_step_ms']:.1f} ms/step)"
+
+    step_ratio = ours["summary"]["median_step_ms"] / ref["summary"]["median_step_ms"]
+    return (f"{task:9s} side by side: ours {t(ours)} vs nn.Transformer {t(ref)}: "
+            f"{when(ours) / when(ref):.2f}x the time, {step_ratio:.2f}x per step")
 
 
 def main(argv: list[str] | None = None) -> int:

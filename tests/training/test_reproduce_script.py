@@ -19,11 +19,36 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
     cmd = [sys.executable, str(SCRIPT), "--quick", "--task", "reversal", "--task", "sentiment",
-           "--backend", "both", "--device", "cpu", "--threads", "1", "--no-progress", "--out", str(out)]
+           "--backend", "both", "--device", "cpu", "--threads", "1", "--jobs", "2", "--no-progress", "--out", str(out)]
     env = {k: v for k, v in os.environ.items() if k != "TA_REPRODUCE_REEXEC"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=170)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc
+
+
+@pytest.mark.timeout(180)
+def test_jobs_give_the_results_of_one_process(quick_run, tmp_path):
+    """--jobs 2 (the fixture's run, two worker processes) trains exactly what --jobs 1 does: with one
+    thread (torch, OpenMP and the BLAS: a job's settings) a CPU run is bit-reproducible, so every loss
+    and metric of the histories is equal."""
+    out, proc = quick_run
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["jobs"] == 2 and manifest["threads_per_job"] == 1
+    one = tmp_path / "one"
+    cmd = [sys.executable, str(SCRIPT), "--quick", "--task", "reversal", "--backend", "both", "--device", "cpu",
+           "--threads", "1", "--jobs", "1", "--no-progress", "--out", str(one)]
+    env = {k: v for k, v in os.environ.items() if k != "TA_REPRODUCE_REEXEC"}
+    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")  # NumPy's BLAS as in a job
+    run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=170)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "jobs" not in json.loads((one / "manifest.json").read_text())
+    for backend in ("numpy", "torch"):
+        a = json.loads((out / f"reversal-{backend}.json").read_text())
+        b = json.loads((one / f"reversal-{backend}.json").read_text())
+        assert a["runs"].keys() == b["runs"].keys()
+        for name in a["runs"]:
+            assert a["runs"][name]["history"] == b["runs"][name]["history"], (backend, name)
+            assert a["runs"][name]["test_metrics"] == b["runs"][name]["test_metrics"], (backend, name)
 
 
 @pytest.mark.timeout(180)  # about 30-60 s on 2 shared cores
@@ -90,6 +115,7 @@ def test_help_explains_every_option():
         (["--seed", str(2**64)], f"--seed {2**64}:"),
         (["--seed", "1.5"], "argparse"),
         (["--threads", "0"], "--threads"),
+        (["--jobs", "0"], "--jobs"),
         (["--task", "translation"], "argparse"),
         (["--backend", "jax"], "argparse"),
     ],
