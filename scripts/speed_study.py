@@ -179,7 +179,7 @@ def curves_figure(per_seed: dict[int, dict], path: Path) -> None:
     ax.legend(loc="lower right", fontsize=9)
     ax.set_title(f"Sequence reversal to 100 %: recipes side by side (seed {seed})")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, format="png", dpi=110, metadata={"Software": None})
     plt.close(fig)
 
 

@@ -269,3 +269,42 @@ def test_the_pages_prose_matches_the_committed_sweep():
     bigger = [x for x in rows if x["params"] > base["params"]]
     assert bigger and all(x["ms"] > base["ms"] for x in bigger)
     assert any(x["steps"] is not None and x["steps"] < base["steps"] for x in bigger)
+
+
+# ------------------------------------------------------- "Why the seed's recipe is slow"
+def speed():
+    return importlib.import_module("training.speed")
+
+
+REPORTS = ("report_speed_recipes", "report_speed_setup", "report_speed_table", "report_ablation_table",
+           "report_speed_ratios", "report_speed_figure", "report_speed_notice")
+
+
+def test_speed_snippets_say_what_is_missing(tmp_path, capsys):
+    assert speed().load_speed(tmp_path) is None
+    for name in REPORTS:
+        getattr(speed(), name)(tmp_path)
+    assert capsys.readouterr().out.count("scripts/speed_study.py") == len(REPORTS)
+    assert speed().evaluation_cost(tmp_path / "none.pt") is None
+
+
+def test_speed_snippets_read_a_quick_study(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("speed_study", ROOT / "scripts" / "speed_study.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    r = script.run_study(tmp_path, quick=True, seed=0, threads=1, progress=False)
+    s = speed()
+    assert s.speed_table(r, s.HEAD_TO_HEAD).count("\n") == 1 + len(s.HEAD_TO_HEAD)
+    for name in REPORTS:
+        getattr(s, name)(tmp_path)
+    out = capsys.readouterr().out
+    assert out.count("<img") == 1 and "Quick mode" in out and "pipeline check" in out
+    assert all(name in out for name in r["runs"]["0"])  # every run has its row
+
+
+def test_one_teacher_forced_pass_marks_the_rows_greedy_decoding_marks():
+    cost = speed().evaluation_cost(noise=(0.0, 0.45), limit=200)
+    if cost is None:
+        pytest.skip("no trained reversal model in docs/results/models")
+    assert [x["disagree"] for x in cost["rows"]] == [0, 0]
+    assert cost["rows"][1]["greedy"] < cost["rows"][0]["greedy"]  # the noise did make it wrong somewhere
