@@ -100,6 +100,8 @@ bench: install
 	$(PY) benchmarks/bench_numpy_vs_torch.py
 	$(PY) benchmarks/bench_torch_vs_nn.py
 	$(PY) benchmarks/bench_llama_numpy_vs_torch.py
+	$(PY) benchmarks/bench_train_step.py --batch-size 64
+	$(PY) benchmarks/bench_train_step.py --batch-size 128
 
 # On a CUDA machine (the GPU workflow): every precision, compile, SDPA and checkpointing
 # variant, ours vs nn.Transformer interleaved, at the PERF-NOTES sizes.

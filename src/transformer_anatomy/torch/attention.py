@@ -229,18 +229,22 @@ class MultiheadAttention(ModuleMixin, nn.Module):
 
     def project_kv(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
         """Per-head keys and values. ``(N, S, kdim), (N, S, vdim)`` -> 2 x ``(N, H, S, E/H)``."""
-        E, H, D = self.embed_dim, self.num_heads, self.head_dim
+        E = self.embed_dim
         if key is value and self._qkv_same_embed_dim:  # one matmul for K and V
             w_kv = self.in_proj_weight[E:]  # (2E, E): rows of W_k then W_v
             b_kv = None if self.in_proj_bias is None else self.in_proj_bias[E:]
-            kv = F.linear(key, w_kv, b_kv)  # (N, S, E) -> (N, S, 2E)
-            kv = kv.unflatten(-1, (2, H, D)).permute(2, 0, 3, 1, 4)  # -> (2, N, H, S, E/H)
-            return kv[0], kv[1]
+            k, v = F.linear(key, w_kv, b_kv).chunk(2, dim=-1)  # (N, S, E) -> (N, S, 2E) -> 2 x (N, S, E), views
+            return self._split_heads(k), self._split_heads(v)
         _, w_k, w_v, _, b_k, b_v = self._qkv_weights()
         return self._split_heads(F.linear(key, w_k, b_k)), self._split_heads(F.linear(value, w_v, b_v))
 
     def project_qkv(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Per-head q, k, v, with one fused ``(3E, E)`` matmul when query is key is value.
+
+        The fused output is cut into q, k, v with ``chunk`` (views; backward joins their
+        gradients with one ``cat``). Indexing a permuted ``(3, N, H, T, E/H)`` view instead
+        (``qkv[0]``, ...) gives the same numbers, but its backward fills a zero tensor of the
+        full ``(N, T, 3E)`` size for each of q, k and v and adds them up.
 
         Shape:
             query ``(N, T, E)``, key ``(N, S, kdim)``, value ``(N, S, vdim)`` ->
@@ -248,9 +252,8 @@ class MultiheadAttention(ModuleMixin, nn.Module):
         """
         if query is key and key is value and self._qkv_same_embed_dim:
             qkv = F.linear(query, self.in_proj_weight, self.in_proj_bias)  # (N, T, E) -> (N, T, 3E)
-            qkv = qkv.unflatten(-1, (3, self.num_heads, self.head_dim))  # -> (N, T, 3, H, E/H)
-            qkv = qkv.permute(2, 0, 3, 1, 4)  # -> (3, N, H, T, E/H), no copy
-            return qkv[0], qkv[1], qkv[2]
+            q, k, v = qkv.chunk(3, dim=-1)  # 3 x (N, T, E), views; backward joins their grads with one cat
+            return self._split_heads(q), self._split_heads(k), self._split_heads(v)
         k, v = self.project_kv(key, value)
         return self.project_q(query), k, v
 
