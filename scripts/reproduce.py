@@ -222,20 +222,29 @@ FULL = {
         "model": preset("small", dropout=0.0),
         "train": dict(max_steps=400, batch_size=64, lr=1e-3, schedule="cosine", warmup=50, **STOPPING),
     },
+    # Sentiment, tagging and numbers (#18): pre-norm without dropout trains at a higher learning rate
+    # in a third to a sixth of the steps the post-norm, dropout-0.1 recipe needed (2,000-3,000), every
+    # held-out metric as good or better on both backends (seed 0; the note has the runs tried).
     "sentiment": {
         "data": dict(n_train=8_000, n_valid=1_000, n_test=1_000),
-        "train": dict(max_steps=2000, batch_size=64, lr=1e-3, schedule="cosine", warmup=100, eval_every=100,
-                      target_metric=1.0),
+        "model": preset("small", dropout=0.0, norm_first=True),
+        "train": dict(max_steps=600, batch_size=64, lr=3e-3, schedule="cosine", warmup=50, eval_every=25,
+                      target_metric=1.0, target_patience=3),
     },
-    "tagging": {
+    "tagging": {  # both models (the tagger and the encoder-decoder) train with this recipe
         "data": dict(n_train=8_000, n_valid=1_000, n_test=1_000),
-        "train": dict(max_steps=2000, batch_size=64, lr=1e-3, schedule="cosine", warmup=100, eval_every=100,
-                      target_metric=1.0),
+        "model": preset("small", dropout=0.0, norm_first=True),
+        "train": dict(max_steps=600, batch_size=64, lr=5e-3, schedule="cosine", warmup=50, eval_every=50,
+                      eval_decoding=False, target_metric=1.0),
     },
     "numbers": {
+        # One evaluation, at the end: validation levels off at 0.996-0.997 from about step 350 on, and the
+        # first evaluation to reach the best is kept, which on NumPy picked weights from before the
+        # cosine had settled (test 0.993 with an evaluation every 25 steps, 0.997 every 100).
         "data": dict(n_train=8_000, n_valid=1_000, n_test=1_000),
-        "train": dict(max_steps=3000, batch_size=64, lr=1e-3, schedule="cosine", warmup=100, eval_every=100,
-                      target_metric=1.0),
+        "model": preset("small", dropout=0.0, norm_first=True),
+        "train": dict(max_steps=500, batch_size=64, lr=3e-3, schedule="cosine", warmup=50, eval_every=500,
+                      eval_decoding=False, target_metric=1.0),
     },
     "qa": {
         # Contexts of 2-3 facts, all of the relation asked about: every fact is a candidate
