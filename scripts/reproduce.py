@@ -228,7 +228,7 @@ FULL = {
     "sentiment": {
         "data": dict(n_train=8_000, n_valid=1_000, n_test=1_000),
         "model": preset("small", dropout=0.0, norm_first=True),
-        "train": dict(max_steps=600, batch_size=64, lr=3e-3, schedule="cosine", warmup=50, eval_every=25,
+        "train": dict(max_steps=800, batch_size=64, lr=3e-3, schedule="cosine", warmup=50, eval_every=25,
                       target_metric=1.0, target_patience=3),
     },
     "tagging": {  # both models (the tagger and the encoder-decoder) train with this recipe
