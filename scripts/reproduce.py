@@ -72,7 +72,7 @@ STUDIES = {
     "sweep": "the hyper-parameter sweep and ReduceLROnPlateau (docs/training.md)",
     "debugging": "dead ReLUs, attention entropy, embedding PCA on a trained model (docs/misconceptions.md)",
     "seed003": "seed 003's run: d_model 512, V = 1,000, 50 epochs with the NumPy trainer (docs/misconceptions.md)",
-    "speed": "reversal to 100 %: our recipe vs the seed's, ours vs nn.Transformer, three seeds side by side (docs/training.md)",
+    "speed": "reversal to the target: our recipe vs the seed's, ours vs nn.Transformer, three seeds side by side (docs/training.md)",
     "lm": "GPT-2 and Llama, NumPy and PyTorch, as character LMs on the Python help topics vs n-grams (docs/decoder-only.md)",
 }
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

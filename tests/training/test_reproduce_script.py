@@ -177,7 +177,7 @@ def test_default_run_includes_the_study():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     assert mod.parse_args([]).tasks == [*mod.TASKS, *mod.STUDIES]
-    assert {"pretraining", "other_tasks", "rnn", "sweep", "debugging", "seed003", "lm"} == set(mod.STUDIES)
+    assert {"pretraining", "other_tasks", "rnn", "sweep", "debugging", "seed003", "speed", "lm"} == set(mod.STUDIES)
     for name in mod.STUDIES:  # every study is a scripts/<name>_study.py with run_study()
         assert (ROOT / "scripts" / f"{name}_study.py").read_text().count("def run_study(") == 1, name
     assert mod.parse_args(["--task", "qa"]).tasks == ["qa"]
