@@ -578,14 +578,17 @@ def train(runs: list[dict]) -> None:
     if len(runs) == 1:
         runs[0]["trainer"].fit()
     else:
-        chunk = max(r["config"].eval_every for r in runs) or 25
-        while not all(_finished(r["trainer"]) for r in runs):
-            for r in runs:
-                t = r["trainer"]
-                if not _finished(t):
-                    t.fit(until_step=t.step + chunk)
+        train_in_blocks([r["trainer"] for r in runs], max(r["config"].eval_every for r in runs) or 25)
     for r in runs:
         r["bar"].close()
+
+
+def train_in_blocks(trainers: list, block: int) -> None:
+    """Each unfinished trainer takes ``block`` steps in turn until all have stopped (``scripts/speed_study.py`` too)."""
+    while not all(_finished(t) for t in trainers):
+        for t in trainers:
+            if not _finished(t):
+                t.fit(until_step=t.step + block)
 
 
 def _finished(trainer) -> bool:

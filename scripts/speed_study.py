@@ -99,14 +99,7 @@ def run_seed(R, seed: int, quick: bool, say) -> dict:
     data = make_task("reversal", **R.task_spec("reversal", quick)["data"], rng=seed)
     runs = {name: build(R, cls, cfg, train, data, seed) + (cls, cfg, train)
             for name, (cls, cfg, train) in recipes(R, quick).items()}
-
-    def finished(t):
-        return t.stopped_early or t.step >= t.config.max_steps
-
-    while not all(finished(r[0]) for r in runs.values()):
-        for trainer, *_ in runs.values():
-            if not finished(trainer):
-                trainer.fit(until_step=trainer.step + BLOCK)
+    R.train_in_blocks([r[0] for r in runs.values()], BLOCK)
     out = {}
     for name, (trainer, size, cls, cfg, train) in runs.items():
         s = trainer.summary()

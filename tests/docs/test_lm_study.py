@@ -1,37 +1,27 @@
 """scripts/lm_study.py: a quick run (seconds), the structure of lm.json, its numbers finite, the
 baselines ordered, and the NumPy and PyTorch twins agreeing from the same initial weights."""
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.study_helpers import load_study, run_quick_study
+
 RUN_KEYS = {"family", "backend", "class", "model", "num_parameters", "init", "steps", "tokens_seen", "epochs",
             "ms_per_step", "train_seconds", "wall_time_s", "valid", "test", "curve", "samples"}
 
 
 def script():
-    spec = importlib.util.spec_from_file_location("lm_study", ROOT / "scripts" / "lm_study.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_study("lm")
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     out = tmp_path_factory.mktemp("lm")
     lm = script()
-    n = torch.get_num_threads()
-    try:
-        result = lm.run_study(out, quick=True, seed=0, threads=1, progress=False, command=["test"])
-    finally:
-        torch.set_num_threads(n)
-    return lm, result, out
+    return lm, run_quick_study(lm, out), out
 
 
 def finite(x):

@@ -289,10 +289,9 @@ def test_speed_snippets_say_what_is_missing(tmp_path, capsys):
 
 
 def test_speed_snippets_read_a_quick_study(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("speed_study", ROOT / "scripts" / "speed_study.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    r = script.run_study(tmp_path, quick=True, seed=0, threads=1, progress=False)
+    from tests.study_helpers import load_study, run_quick_study
+
+    r = run_quick_study(load_study("speed"), tmp_path)
     s = speed()
     assert s.speed_table(r, s.HEAD_TO_HEAD).count("\n") == 1 + len(s.HEAD_TO_HEAD)
     for name in REPORTS:

@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import pytest
-import torch
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.study_helpers import load_study, run_quick_study
 
 
 def script():
-    spec = importlib.util.spec_from_file_location("speed_study", ROOT / "scripts" / "speed_study.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_study("speed")
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     out = tmp_path_factory.mktemp("speed")
     S = script()
-    n = torch.get_num_threads()
-    try:
-        result = S.run_study(out, quick=True, seed=0, threads=1, progress=False, command=["test"])
-    finally:
-        torch.set_num_threads(n)
-    return S, result, out
+    return S, run_quick_study(S, out), out
 
 
 def test_files_runs_and_records(study):
