@@ -412,6 +412,22 @@ def run_parallel(cfg: dict, seed: int, say, model_out=None) -> dict:
     return results
 
 
+def parts(quick: bool = False) -> list[str]:
+    """The study's pieces that ``scripts/reproduce.py --jobs`` runs as jobs of their own: each run
+    of the full study (``gpt2-numpy``, ...); none for the quick one (one job)."""
+    return [f"{f}-{b}" for f, b in RUNS] if SETTINGS["quick" if quick else "full"]["workers"] else []
+
+
+def run_part(part: str, out: Path, quick: bool = False, seed: int = 0) -> dict:
+    """One piece of :func:`parts`, in this process: the run ``part``'s record (what :func:`worker`
+    writes); the kept run's model goes to ``out/models``. ``run_study(parts=...)`` joins them."""
+    family, _, backend = part.partition("-")
+    if (family, backend) not in RUNS:
+        raise ValueError(f"part={part!r} is not one of {parts(quick) or [f'{f}-{b}' for f, b in RUNS]}")
+    keep = Path(out) / "models" / f"{SAVED_NAME}.pt" if (family, backend) == SAVED_RUN else None
+    return train_run(family, backend, SETTINGS["quick" if quick else "full"], seed, model_out=keep)
+
+
 def summarize(runs: dict, baselines: dict) -> dict:
     ratio, agreement = {}, {}
     for family in ("gpt2", "llama"):
@@ -436,10 +452,13 @@ def summarize(runs: dict, baselines: dict) -> dict:
 
 
 def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None = None,
-              progress: bool = True, command: list[str] | None = None) -> dict:
+              progress: bool = True, command: list[str] | None = None, parts: dict | None = None) -> dict:
     """Run the whole study, write ``lm.json`` and ``lm-manifest.json`` into ``out``; return the JSON.
 
     ``command`` is recorded in the manifest (default: this script with the same arguments).
+    ``parts``: the records of the runs, trained already by :func:`run_part` in jobs of
+    ``scripts/reproduce.py`` (name -> ``{"result": record, "wall_time_s": seconds}``); ``None``:
+    train them here.
     """
     import torch
 
@@ -460,7 +479,12 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
         + "; test bits/char: " + ", ".join(f"{k} {baselines[k]['test']['bits_per_char']:.3f}"
                                            for k in ("unigram", "bigram", "trigram", "5-gram")))
     model_out = out / "models" / f"{SAVED_NAME}.pt"
-    if cfg["workers"]:
+    if parts is not None:
+        runs = {name: piece["result"] for name, piece in parts.items()}
+        for name, r in runs.items():
+            say(f"{name}: valid {r['valid']['bits_per_char']:.3f}, test {r['test']['bits_per_char']:.3f} "
+                f"bits/char, {r['ms_per_step']:.1f} ms/step, {r['wall_time_s']:.0f} s (its own job)")
+    elif cfg["workers"]:
         runs = run_parallel(cfg, seed, say, model_out=model_out)
     else:
         runs = {}
@@ -486,12 +510,17 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
         f"{baselines['trigram']['test']['bits_per_char']:.3f}, 5-gram {baselines['5-gram']['test']['bits_per_char']:.3f})")
     result["load_average"] = {"before": list(load_before), "after": list(os.getloadavg()),
                               "cpus": os.cpu_count(), "what": "os.getloadavg(): 1, 5 and 15 minute averages"}
-    result["wall_time_s"] = clock.elapsed()
+    result["wall_time_s"] = clock.elapsed() + sum(p["wall_time_s"] for p in (parts or {}).values())
+    if parts is not None:
+        result["parts"] = {"how": "each run in its own job of scripts/reproduce.py (one process, one thread); "
+                                  "wall_time_s is their sum plus joining them",
+                           "wall_time_s": {name: p["wall_time_s"] for name, p in parts.items()}}
     if command is None:
         command = ["python", "scripts/lm_study.py", *(["--quick"] if quick else []), "--seed", str(seed),
                    *(["--threads", str(threads)] if threads else []), "--out", str(out)]
     write_study(out, "lm", result, command=command, seed=seed, quick=quick, started=started, root=REPO_ROOT,
-                extra={"workers": cfg["workers"], "threads_per_worker": 1 if cfg["workers"] else None})
+                extra={"workers": "jobs of scripts/reproduce.py" if parts is not None else cfg["workers"],
+                       "threads_per_worker": 1 if cfg["workers"] else None})
     return result
 
 

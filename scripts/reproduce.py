@@ -337,8 +337,11 @@ def run_jobs(args: argparse.Namespace, out, device: str, common: dict, command: 
     Each job gets one process with ``args.threads`` threads (default 1) for torch, OpenMP and
     the BLAS, so two jobs on two cores do not fight over them; jobs start longest first (by
     their times in the last ``manifest.json`` in ``out``, unknown ones first) so the last to
-    finish is a short one. A job trains exactly what the one-process run trains; with one thread
-    a CPU run is bit-reproducible, so the results equal those of ``--jobs 1 --threads 1`` run with
+    finish is a short one. A study whose script has ``parts(quick)`` (independent runs: the
+    language models, the speed study's seeds, seed 003's data sets) runs each part as a job of
+    its own (``run_part``), and a last short job joins them (``run_study(parts=...)``). A job
+    trains exactly what the one-process run trains; with one thread a CPU run is
+    bit-reproducible, so the results equal those of ``--jobs 1 --threads 1`` run with
     ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1`` (NumPy's BLAS with one thread too). Returns the
     manifest entries of the files written.
     """
@@ -350,8 +353,12 @@ def run_jobs(args: argparse.Namespace, out, device: str, common: dict, command: 
 
     from transformer_anatomy.training.cli import call_script_function
 
-    jobs = [(t, b) for t in args.tasks if t not in STUDIES for b in args.backends]
-    jobs += [(t, None) for t in STUDIES if t in args.tasks]
+    jobs = [(t, b, None) for t in args.tasks if t not in STUDIES for b in args.backends]
+    pieces: dict[str, dict] = {}  # study -> part -> {"result", "wall_time_s"}, filled as parts finish
+    wanted: dict[str, list[str]] = {}
+    for t in (t for t in STUDIES if t in args.tasks):
+        wanted[t] = list(getattr(load_study(t), "parts", lambda quick: [])(args.quick))
+        jobs += [(t, None, p) for p in wanted[t]] or [(t, None, None)]
     last = {}
     if (out / "manifest.json").is_file():
         try:
@@ -360,8 +367,11 @@ def run_jobs(args: argparse.Namespace, out, device: str, common: dict, command: 
             last = {}
 
     def expected(job):
-        entry = last.get(f"{job[0]}-{job[1]}.json" if job[1] else f"{job[0]}.json")
-        return -(entry or {}).get("wall_time_s", float("inf"))
+        name, backend, part = job
+        entry = last.get(f"{name}-{backend}.json" if backend else f"{name}.json") or {}
+        if part is not None:
+            entry = {"wall_time_s": (entry.get("parts") or {}).get(part, float("inf"))}
+        return -entry.get("wall_time_s", float("inf"))
 
     jobs.sort(key=expected)
     threads = str(args.threads or 1)
@@ -371,15 +381,25 @@ def run_jobs(args: argparse.Namespace, out, device: str, common: dict, command: 
     try:
         ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no torch threads inherited from a fork
         with cf.ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx) as pool:
-            futures = {pool.submit(call_script_function, os.path.abspath(__file__), "_job", args, name, backend,
-                                   device, common, command, out): (name, backend)
-                       for name, backend in jobs}
-            bar = tqdm(total=len(futures), desc=f"jobs ({args.jobs} processes)", disable=args.no_progress,
-                       dynamic_ncols=True)
-            for f in cf.as_completed(futures):
-                key, entry = f.result()  # a job's exception stops the run here
-                written[key] = entry
-                bar.update(1)
+            def submit(name, backend, part, parts=None):
+                return pool.submit(call_script_function, os.path.abspath(__file__), "_job", args, name, backend,
+                                   device, common, command, out, part, parts)
+
+            pending = {submit(*job): job for job in jobs}
+            bar = tqdm(total=len(pending) + sum(bool(p) for p in wanted.values()),
+                       desc=f"jobs ({args.jobs} processes)", disable=args.no_progress, dynamic_ncols=True)
+            while pending:
+                done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                for f in done:
+                    name, _, part = pending.pop(f)
+                    key, entry = f.result()  # a job's exception stops the run here
+                    bar.update(1)
+                    if part is None:
+                        written[key] = entry
+                        continue
+                    pieces.setdefault(name, {})[part] = entry
+                    if len(pieces[name]) == len(wanted[name]):  # every part is in: join them
+                        pending[submit(name, None, None, pieces[name])] = (name, None, None)
             bar.close()
     finally:
         for k, v in saved.items():
@@ -391,16 +411,24 @@ def run_jobs(args: argparse.Namespace, out, device: str, common: dict, command: 
 
 
 def _job(args: argparse.Namespace, name: str, backend: str | None, device: str, common: dict, command: list[str],
-         out) -> tuple[str, dict]:
-    """One job of :func:`run_jobs`, in a worker process: a task on one backend, or a study."""
+         out, part: str | None = None, parts: dict | None = None) -> tuple[str, dict]:
+    """One job of :func:`run_jobs`, in a worker process: a task on one backend, a study, one part
+    of a study (``part``: its record and time), or the joining of a study's ``parts``."""
+    import time
+
     import matplotlib
     import torch
 
     matplotlib.use("Agg")
     torch.set_num_threads(args.threads or 1)
     args.no_progress = True  # bars of several processes would interleave: one summary line per run instead
+    if backend is None and part is not None:
+        t0 = time.perf_counter()
+        result = load_study(name).run_part(part, out, quick=args.quick, seed=args.seed)
+        print(f"{name} study: part {part} done ({time.perf_counter() - t0:.1f} s)", flush=True)
+        return part, {"result": result, "wall_time_s": time.perf_counter() - t0}
     if backend is None:
-        return f"{name}.json", run_study(args, name, out, command)
+        return f"{name}.json", run_study(args, name, out, command, parts=parts)
     from transformer_anatomy.tasks import make_task, task_baselines
 
     spec = task_spec(name, args.quick)
@@ -514,29 +542,50 @@ def build_model(backend: str, model_cls: str, kind: str, data, spec: dict, seed:
     return getattr(lib, model_cls)(*args, **size, dtype=np.float32, rng=seed), size
 
 
-def run_study(args, name: str, out, command: list[str]) -> dict:
-    """The study of ``scripts/<name>_study.py``, into ``out``; its entry in the manifest."""
+def load_study(name: str):
+    """``scripts/<name>_study.py`` as a module (once per process)."""
     import importlib.util
+    from pathlib import Path
+
+    if name not in _STUDY_MODULES:
+        path = Path(REPO_ROOT) / "scripts" / f"{name}_study.py"
+        spec = importlib.util.spec_from_file_location(f"{name}_study", path)
+        study = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(study)
+        _STUDY_MODULES[name] = study
+    return _STUDY_MODULES[name]
+
+
+_STUDY_MODULES: dict = {}
+
+
+def run_study(args, name: str, out, command: list[str], parts: dict | None = None) -> dict:
+    """The study of ``scripts/<name>_study.py``, into ``out``; its entry in the manifest.
+
+    ``parts``: its pieces, run already as jobs (part -> ``{"result", "wall_time_s"}``); the entry's
+    ``wall_time_s`` is then their sum plus the joining, and ``parts`` has each part's time."""
     import json
     import time
-    from pathlib import Path
 
     from transformer_anatomy.training.manifest import now
 
-    path = Path(REPO_ROOT) / "scripts" / f"{name}_study.py"
-    spec = importlib.util.spec_from_file_location(f"{name}_study", path)
-    study = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(study)
+    study = load_study(name)
     t0 = time.perf_counter()
+    kw = {} if parts is None else {"parts": parts}
     result = study.run_study(out, quick=args.quick, seed=args.seed, threads=args.threads,
-                             progress=not args.no_progress, command=command)
-    print(f"{name} study: wrote {name}.json, its figures and {name}-manifest.json "
-          f"({time.perf_counter() - t0:.1f} s)", flush=True)
+                             progress=not args.no_progress, command=command, **kw)
+    took = time.perf_counter() - t0
+    spent = took + sum(p["wall_time_s"] for p in (parts or {}).values())
+    print(f"{name} study: wrote {name}.json, its figures and {name}-manifest.json ({took:.1f} s"
+          + (f"; {spent:.1f} s with its {len(parts)} part(s)" if parts else "") + ")", flush=True)
     study_manifest = json.loads((out / f"{name}-manifest.json").read_text())
-    return {"task": name, "backend": "torch", "command": " ".join(command),
-            "git_commit": (study_manifest.get("git") or {}).get("commit"),
-            "finished": now(), "wall_time_s": time.perf_counter() - t0,
-            "headline": {"details": f"{name}-manifest.json", "keys": sorted(result)[:12]}}
+    entry = {"task": name, "backend": "torch", "command": " ".join(command),
+             "git_commit": (study_manifest.get("git") or {}).get("commit"),
+             "finished": now(), "wall_time_s": spent,
+             "headline": {"details": f"{name}-manifest.json", "keys": sorted(result)[:12]}}
+    if parts:
+        entry["parts"] = {p: v["wall_time_s"] for p, v in parts.items()}
+    return entry
 
 
 def prepare(args, task, data, backend, run_name, model_cls, kind, spec, device) -> dict:

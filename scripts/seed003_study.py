@@ -161,19 +161,43 @@ def figure(result: dict):
     return fig
 
 
+def parts(quick: bool = False) -> list[str]:
+    """The study's pieces that ``scripts/reproduce.py --jobs`` runs as jobs of their own: the data sets."""
+    return list(DATASETS)
+
+
+def run_part(part: str, out: Path, quick: bool = False, seed: int = 0) -> dict:
+    """One piece of :func:`parts` in this process: data set ``part``'s run (:func:`train_one`);
+    ``run_study(parts=...)`` joins them; ``out`` is not written."""
+    if part not in DATASETS:
+        raise ValueError(f"part={part!r} is not one of {list(DATASETS)}")
+    return train_one(part, SETTINGS["quick" if quick else "full"], seed, lambda line: None)
+
+
 def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None = None, progress: bool = True,
-              command: list[str] | None = None) -> dict:
-    """Run both data sets, write ``seed003.json``, ``seed003-loss.png`` and ``seed003-manifest.json``."""
+              command: list[str] | None = None, parts: dict | None = None) -> dict:
+    """Run both data sets, write ``seed003.json``, ``seed003-loss.png`` and ``seed003-manifest.json``.
+
+    ``parts``: the data sets' records, trained already by :func:`run_part` in jobs of
+    ``scripts/reproduce.py`` (part -> ``{"result": record, "wall_time_s": seconds}``); ``None``:
+    train them here."""
     from transformer_anatomy.training.manifest import write_study
 
     clock = start_study(out, threads, echo=(lambda line: print(line, flush=True)) if progress else None)
     out, started, say = clock.out, clock.started, clock.say
     cfg = SETTINGS["quick" if quick else "full"]
 
-    runs = [train_one(kind, cfg, seed, say) for kind in DATASETS]
+    if parts is not None:
+        runs = [parts[kind]["result"] for kind in DATASETS]
+    else:
+        runs = [train_one(kind, cfg, seed, say) for kind in DATASETS]
     result = {"seed": seed, "quick": quick, "V": V, "ln_V": math.log(V), "settings": cfg,
               "seed_claim": SEED_CLAIM,
-              "runs": runs, "wall_time_s": clock.elapsed()}
+              "runs": runs, "wall_time_s": clock.elapsed() + sum(p["wall_time_s"] for p in (parts or {}).values())}
+    if parts is not None:
+        result["parts"] = {"how": "each data set in its own job of scripts/reproduce.py; wall_time_s is their "
+                                  "sum plus joining them",
+                           "wall_time_s": {k: p["wall_time_s"] for k, p in parts.items()}}
     fig = figure(result)
     fig.savefig(out / "seed003-loss.png", dpi=110, transparent=True)
     write_study(out, "seed003", result, command=command or ["python", "scripts/seed003_study.py", *sys.argv[1:]],

@@ -120,6 +120,20 @@ def run_seed(R, seed: int, quick: bool, say) -> dict:
     return out
 
 
+def parts(quick: bool = False) -> list[str]:
+    """The study's pieces that ``scripts/reproduce.py --jobs`` runs as jobs of their own: one per
+    seed offset (``"0"``, ``"1"``, ``"2"``), each seed's runs still interleaved in one process."""
+    return [str(s) for s in SEEDS["quick" if quick else "full"]]
+
+
+def run_part(part: str, out: Path, quick: bool = False, seed: int = 0) -> dict:
+    """One piece of :func:`parts` in this process: seed ``seed + int(part)``'s runs (what
+    :func:`run_seed` returns). ``run_study(parts=...)`` joins them; ``out`` is not written."""
+    if part not in parts(quick):
+        raise ValueError(f"part={part!r} is not one of {parts(quick)}")
+    return run_seed(load_reproduce(), seed + int(part), quick, lambda line: None)
+
+
 def summarize(per_seed: dict[int, dict]) -> dict:
     """Medians over the seeds per run, and the ratios the issue asks for, per seed and as medians."""
     names = list(next(iter(per_seed.values())))
@@ -177,8 +191,13 @@ def curves_figure(per_seed: dict[int, dict], path: Path) -> None:
 
 
 def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None = None,
-              progress: bool = True, command: list[str] | None = None) -> dict:
-    """Run the whole study, write ``speed.json``, ``speed-curves.png`` and ``speed-manifest.json``."""
+              progress: bool = True, command: list[str] | None = None, parts: dict | None = None) -> dict:
+    """Run the whole study, write ``speed.json``, ``speed-curves.png`` and ``speed-manifest.json``.
+
+    ``parts``: the seeds' records, trained already by :func:`run_part` in jobs of
+    ``scripts/reproduce.py`` (part -> ``{"result": record, "wall_time_s": seconds}``); ``None``:
+    train them here, one seed after the other.
+    """
     import torch
 
     from transformer_anatomy.training.manifest import write_study
@@ -188,14 +207,21 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
     R = load_reproduce()
     load_before = os.getloadavg()  # a busy machine stretches every wall time below
     seeds = tuple(seed + s for s in SEEDS["quick" if quick else "full"])
-    per_seed = {s: run_seed(R, s, quick, say) for s in seeds}
+    if parts is not None:
+        per_seed = {seed + int(p): piece["result"] for p, piece in sorted(parts.items(), key=lambda kv: int(kv[0]))}
+    else:
+        per_seed = {s: run_seed(R, s, quick, say) for s in seeds}
     curves_figure(per_seed, out / "speed-curves.png")
     result = {"command": None, "seed": seed, "seeds": list(seeds), "quick": quick, "device": "cpu",
               "threads": torch.get_num_threads(), "block_steps": BLOCK, "stopping": R.STOPPING,
               "runs": {str(s): v for s, v in per_seed.items()}, "summary": summarize(per_seed)}
     result["load_average"] = {"before": list(load_before), "after": list(os.getloadavg()),
                               "cpus": os.cpu_count(), "what": "os.getloadavg(): 1, 5 and 15 minute averages"}
-    result["wall_time_s"] = clock.elapsed()
+    result["wall_time_s"] = clock.elapsed() + sum(p["wall_time_s"] for p in (parts or {}).values())
+    if parts is not None:
+        result["parts"] = {"how": "each seed in its own job of scripts/reproduce.py (one process, "
+                                  f"{result['threads']} thread(s)); wall_time_s is their sum plus joining them",
+                           "wall_time_s": {str(seed + int(p)): v["wall_time_s"] for p, v in parts.items()}}
     if command is None:
         command = ["python", "scripts/speed_study.py", *(["--quick"] if quick else []), "--seed", str(seed),
                    *(["--threads", str(threads)] if threads else []), "--out", str(out)]

@@ -207,7 +207,9 @@ def report_manifest(r=None, folder=None):
     path = Path(folder or FOLDER) / "lm-manifest.json"
     m = json.loads(path.read_text()) if path.exists() else {}
     print(f"- command: `{r['command']}`; seed {r['seed']}; {r['threads']} thread(s) per run; "
-          f"wall time {r['wall_time_s']:.0f} s{' (quick)' if r['quick'] else ''}")
+          f"wall time {r['wall_time_s']:.0f} s{' (quick)' if r['quick'] else ''}"
+          + (f", the sum of its {len(r['parts']['wall_time_s'])} runs, each its own job of `reproduce.py`"
+             if r.get("parts") else ""))
     hw = m.get("hardware", {})
     if hw:
         print(f"- machine: {hw.get('cpu')} ({hw.get('usable_cpus')} usable cores), {hw.get('platform')}")

@@ -116,7 +116,9 @@ def report_speed_setup(results=None):
           f"blocks of {r['block_steps']} steps (whatever else the machine did hit them alike), "
           f"torch threads: {r['threads']}, on a machine of {load['cpus']} CPUs; load average "
           f"{load['before'][0]:.1f} before and {load['after'][0]:.1f} after. The whole study took "
-          f"{r['wall_time_s'] / 60:.1f} min (`{r['command']}`)."
+          f"{r['wall_time_s'] / 60:.1f} min (`{r['command']}`"
+          + (f"; each seed its own job, so this is the sum of {len(r['parts']['wall_time_s'])} jobs" if r.get("parts")
+             else "") + ")."
           + (" **Quick mode: tiny models, a pipeline check; the numbers mean nothing.**" if r["quick"] else ""))
 
 
