@@ -71,4 +71,7 @@
     document.addEventListener("DOMContentLoaded", () => update(document));
   }
   window.addEventListener("resize", later);
+  // A display equation can start to scroll only once KaTeX's fonts are in (later than 500 ms on
+  // a slow machine): check again then.
+  if (document.fonts && document.fonts.ready) document.fonts.ready.then(() => update(document));
 })();
