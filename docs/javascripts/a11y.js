@@ -71,7 +71,32 @@
     document.addEventListener("DOMContentLoaded", () => update(document));
   }
   window.addEventListener("resize", later);
-  // A display equation can start to scroll only once KaTeX's fonts are in (later than 500 ms on
-  // a slow machine): check again then.
-  if (document.fonts && document.fonts.ready) document.fonts.ready.then(() => update(document));
+  // A region can start to scroll at any time after the first pass: a display equation once
+  // KaTeX's fonts are in, a table once its code font has loaded (on a slow machine long after
+  // 500 ms, and document.fonts.ready can resolve before those loads even start). So every
+  // candidate and its children are watched: whenever one changes size, the regions are checked
+  // again in the same frame, before it is painted.
+  if (typeof ResizeObserver !== "undefined") {
+    let queued = false;
+    // KaTeX draws a display equation inside its .arithmatex box after the first pass: the box
+    // is watched too, and a region drawn since is watched from then on.
+    const WATCHED = CANDIDATES + ", .md-typeset .arithmatex";
+    const observer = new ResizeObserver(() => {
+      if (queued) return;
+      queued = true;
+      requestAnimationFrame(() => { queued = false; watch(document); update(document); });
+    });
+    const watch = (root) => {
+      for (const el of root.querySelectorAll(WATCHED)) {
+        observer.observe(el);
+        for (const child of el.children) observer.observe(child);
+      }
+    };
+    if (typeof document$ !== "undefined") document$.subscribe(({ body }) => watch(body));
+    else document.addEventListener("DOMContentLoaded", () => watch(document));
+  }
+  if (document.fonts) {
+    if (document.fonts.ready) document.fonts.ready.then(() => update(document));
+    document.fonts.addEventListener("loadingdone", later);
+  }
 })();

@@ -316,6 +316,10 @@ def run_axe(page, tags=AXE_TAGS) -> list[dict]:
         raise RuntimeError(f"{AXE_JS} is missing: run `make assets` (npm install)")
     if not page.evaluate("typeof axe !== 'undefined'"):
         page.add_script_tag(path=str(AXE_JS))
+    # The audit sees the page once its fonts are in and the frames they cause are drawn (a11y.js
+    # marks a region that starts to scroll in the frame after it changes size).
+    page.evaluate("async () => { if (document.fonts) await document.fonts.ready;"
+                  " for (let i = 0; i < 3; i++) await new Promise(r => requestAnimationFrame(r)); }")
     result = page.evaluate(
         "async (tags) => { const r = await axe.run(document, {runOnly: {type: 'tag', values: tags},"
         " resultTypes: ['violations']});"

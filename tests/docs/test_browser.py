@@ -191,3 +191,32 @@ def test_axe_finds_no_wcag_violation(browser, site_url, path):
                              f"{v['summary'][:160]}" for v in violations]
     pm.close(page)
     assert not found, f"/{path}: " + "; ".join(f"[{k}] " + " | ".join(v) for k, v in found.items())
+
+
+def test_a_region_that_starts_to_scroll_late_becomes_focusable(browser, site_url):
+    """A table or equation can start to scroll long after the page is drawn (a font arriving
+    late on a slow machine: two CI runs saw axe's scrollable-region-focusable so). a11y.js
+    watches their sizes: a table made wider than its box after load gets tabindex="0" and a
+    name within a few frames, and loses them when it fits again."""
+    page, _ = _open(browser, f"{site_url}/reference/torch/")
+    state = """async (width) => {
+      const wraps = [...document.querySelectorAll('.md-typeset__scrollwrap')];
+      const w = wraps.find(x => x.scrollWidth <= x.clientWidth + 1);
+      if (!w) return null;
+      w.id = w.id || 'ta-late-wrap';
+      const t = w.querySelector('table');
+      t.style.minWidth = width;
+      for (let i = 0; i < 4; i++) await new Promise(r => requestAnimationFrame(r));
+      return {id: w.id, tabindex: w.getAttribute('tabindex'), label: w.getAttribute('aria-label')};
+    }"""
+    wide = page.evaluate(state, "4000px")
+    assert wide is not None, "no table on /reference/torch/ fits its box to start with"
+    assert wide["tabindex"] == "0" and wide["label"] == "Table (scrolls)", wide
+    narrow = page.evaluate("""async (id) => {
+      const w = document.getElementById(id);
+      w.querySelector('table').style.minWidth = '';
+      for (let i = 0; i < 4; i++) await new Promise(r => requestAnimationFrame(r));
+      return w.getAttribute('tabindex');
+    }""", wide["id"])
+    pm.close(page)
+    assert narrow is None
