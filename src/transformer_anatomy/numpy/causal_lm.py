@@ -171,12 +171,15 @@ def causal_attention_backward(dout: np.ndarray, cache: CausalAttentionCache) -> 
     if dout.shape != (N, Hk * G, T, D):
         raise ValueError(f"dout has shape {dout.shape}, expected {(N, Hk * G, T, D)} (the output's shape)")
     dout = dout.astype(qg.dtype, copy=False).reshape(N, Hk, G, T, D)  # (N, H, T, D) -> (N, Hk, G, T, D)
-    dv = np.einsum("nkgts,nkgtd->nksd", probs, dout)  # Σ_g Pᵀ dout, (N, Hk, S, D)
+    S = probs.shape[-1]
+    # Σ_g Pᵀ dout as one matmul over the G·T rows of a key/value head (BLAS, not einsum's loops):
+    # (N, Hk, S, G·T) @ (N, Hk, G·T, D) -> (N, Hk, S, D)
+    dv = np.swapaxes(probs.reshape(N, Hk, G * T, S), -1, -2) @ dout.reshape(N, Hk, G * T, D)
     dprobs = dout @ np.swapaxes(vg, -1, -2)  # (N, Hk, G, T, D) @ (N, Hk, 1, D, S) -> (N, Hk, G, T, S)
     row = np.einsum("...ts,...ts->...t", dprobs, probs)[..., None]  # (N, Hk, G, T, 1)
     dz = probs * (dprobs - row) * scale  # gradient of the unscaled scores q kᵀ, (N, Hk, G, T, S)
     dq = (dz @ kg).reshape(N, Hk * G, T, D)  # (N, Hk, G, T, S) @ (N, Hk, 1, S, D) -> (N, H, T, D)
-    dk = np.einsum("nkgts,nkgtd->nksd", dz, qg)  # Σ_g dZᵀ q, (N, Hk, S, D)
+    dk = np.swapaxes(dz.reshape(N, Hk, G * T, S), -1, -2) @ qg.reshape(N, Hk, G * T, D)  # Σ_g dZᵀ q, (N, Hk, S, D)
     return dq, dk, dv
 # --8<-- [end:causal_attention_backward]
 
