@@ -125,7 +125,7 @@ SAVED_NAME = "lm"
 LN2 = math.log(2.0)
 
 
-from transformer_anatomy.training.manifest import start_study, study_main  # noqa: E402  (after the sys.path line)
+from transformer_anatomy.training.manifest import record_parts, start_study, study_main  # noqa: E402  (after the sys.path line)
 
 
 # ============================================================================================
@@ -510,11 +510,7 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
         f"{baselines['trigram']['test']['bits_per_char']:.3f}, 5-gram {baselines['5-gram']['test']['bits_per_char']:.3f})")
     result["load_average"] = {"before": list(load_before), "after": list(os.getloadavg()),
                               "cpus": os.cpu_count(), "what": "os.getloadavg(): 1, 5 and 15 minute averages"}
-    result["wall_time_s"] = clock.elapsed() + sum(p["wall_time_s"] for p in (parts or {}).values())
-    if parts is not None:
-        result["parts"] = {"how": "each run in its own job of scripts/reproduce.py (one process, one thread); "
-                                  "wall_time_s is their sum plus joining them",
-                           "wall_time_s": {name: p["wall_time_s"] for name, p in parts.items()}}
+    record_parts(result, parts, clock.elapsed(), "each run in its own job of scripts/reproduce.py (one process, one thread)")
     if command is None:
         command = ["python", "scripts/lm_study.py", *(["--quick"] if quick else []), "--seed", str(seed),
                    *(["--threads", str(threads)] if threads else []), "--out", str(out)]

@@ -567,15 +567,15 @@ def run_study(args, name: str, out, command: list[str], parts: dict | None = Non
     import json
     import time
 
-    from transformer_anatomy.training.manifest import now
+    from transformer_anatomy.training.manifest import now, parts_wall_time
 
     study = load_study(name)
     t0 = time.perf_counter()
-    kw = {} if parts is None else {"parts": parts}
+    kw = {} if parts is None else {"parts": parts}  # only a study with parts() takes the argument
     result = study.run_study(out, quick=args.quick, seed=args.seed, threads=args.threads,
                              progress=not args.no_progress, command=command, **kw)
     took = time.perf_counter() - t0
-    spent = took + sum(p["wall_time_s"] for p in (parts or {}).values())
+    spent = took + parts_wall_time(parts)
     print(f"{name} study: wrote {name}.json, its figures and {name}-manifest.json ({took:.1f} s"
           + (f"; {spent:.1f} s with its {len(parts)} part(s)" if parts else "") + ")", flush=True)
     study_manifest = json.loads((out / f"{name}-manifest.json").read_text())

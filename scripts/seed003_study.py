@@ -51,7 +51,7 @@ SETTINGS = {
 DATASETS = ("random", "reversal")
 
 
-from transformer_anatomy.training.manifest import start_study, study_main  # noqa: E402  (after the sys.path line)
+from transformer_anatomy.training.manifest import record_parts, start_study, study_main  # noqa: E402  (after the sys.path line)
 
 def make_data(kind: str, n_train: int, n_valid: int, length: int, seed: int):
     """A ``TaskData`` of ``length``-token strings over ``V - 4`` ordinary tokens (V = 1,000 with specials)."""
@@ -193,11 +193,8 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
         runs = [train_one(kind, cfg, seed, say) for kind in DATASETS]
     result = {"seed": seed, "quick": quick, "V": V, "ln_V": math.log(V), "settings": cfg,
               "seed_claim": SEED_CLAIM,
-              "runs": runs, "wall_time_s": clock.elapsed() + sum(p["wall_time_s"] for p in (parts or {}).values())}
-    if parts is not None:
-        result["parts"] = {"how": "each data set in its own job of scripts/reproduce.py; wall_time_s is their "
-                                  "sum plus joining them",
-                           "wall_time_s": {k: p["wall_time_s"] for k, p in parts.items()}}
+              "runs": runs}
+    record_parts(result, parts, clock.elapsed(), "each data set in its own job of scripts/reproduce.py")
     fig = figure(result)
     fig.savefig(out / "seed003-loss.png", dpi=110, transparent=True)
     write_study(out, "seed003", result, command=command or ["python", "scripts/seed003_study.py", *sys.argv[1:]],

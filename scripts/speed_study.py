@@ -40,7 +40,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
-from transformer_anatomy.training.manifest import start_study, study_main  # noqa: E402  (after the sys.path line)
+from transformer_anatomy.training.manifest import record_parts, start_study, study_main  # noqa: E402  (after the sys.path line)
 
 SEEDS = {"full": (0, 1, 2), "quick": (0,)}
 BLOCK = 10
@@ -217,11 +217,8 @@ def run_study(out: Path, quick: bool = False, seed: int = 0, threads: int | None
               "runs": {str(s): v for s, v in per_seed.items()}, "summary": summarize(per_seed)}
     result["load_average"] = {"before": list(load_before), "after": list(os.getloadavg()),
                               "cpus": os.cpu_count(), "what": "os.getloadavg(): 1, 5 and 15 minute averages"}
-    result["wall_time_s"] = clock.elapsed() + sum(p["wall_time_s"] for p in (parts or {}).values())
-    if parts is not None:
-        result["parts"] = {"how": "each seed in its own job of scripts/reproduce.py (one process, "
-                                  f"{result['threads']} thread(s)); wall_time_s is their sum plus joining them",
-                           "wall_time_s": {str(seed + int(p)): v["wall_time_s"] for p, v in parts.items()}}
+    record_parts(result, parts, clock.elapsed(), "each seed in its own job of scripts/reproduce.py (one process, "
+                 f"{result['threads']} thread(s)); a part is the seed's offset from --seed")
     if command is None:
         command = ["python", "scripts/speed_study.py", *(["--quick"] if quick else []), "--seed", str(seed),
                    *(["--threads", str(threads)] if threads else []), "--out", str(out)]

@@ -213,6 +213,31 @@ def start_study(out: str | os.PathLike, threads: int | None = None,
 
 
 
+def parts_wall_time(parts: dict | None) -> float:
+    """Seconds the parts of a study spent in their own jobs (``part -> {"wall_time_s", ...}``); 0 for none."""
+    return sum(float(p["wall_time_s"]) for p in (parts or {}).values())
+
+
+def record_parts(result: dict, parts: dict | None, joining_s: float, how: str) -> dict:
+    """Put a study's time into ``result``: ``wall_time_s`` is ``joining_s`` plus the time of the
+    ``parts`` (pieces run as jobs of ``scripts/reproduce.py --jobs``, ``part -> {"result",
+    "wall_time_s"}``); with parts, ``result["parts"]`` says ``how`` they ran and each one's time,
+    keyed by part name. Returns ``result``.
+
+    Examples:
+        >>> r = record_parts({}, {"a": {"wall_time_s": 2.0}, "b": {"wall_time_s": 3.0}}, 0.5, "each run in its own job")
+        >>> r["wall_time_s"], r["parts"]["wall_time_s"]
+        (5.5, {'a': 2.0, 'b': 3.0})
+        >>> record_parts({}, None, 4.0, "unused")
+        {'wall_time_s': 4.0}
+    """
+    result["wall_time_s"] = joining_s + parts_wall_time(parts)
+    if parts is not None:
+        result["parts"] = {"how": f"{how}; wall_time_s is their sum plus joining them",
+                           "wall_time_s": {str(k): float(p["wall_time_s"]) for k, p in parts.items()}}
+    return result
+
+
 def study_arguments(name: str, description: str, argv: list[str] | None = None,
                     default_out: str | os.PathLike = "docs/results") -> argparse.Namespace:
     """The command line every ``scripts/<name>_study.py`` takes: ``--out``, ``--quick``, ``--seed``,
