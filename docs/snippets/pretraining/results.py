@@ -154,7 +154,7 @@ def report_labels(r=None):
     print(f"\nMean over {seeds} fine-tuning seed(s) (the subset, the head and the batch order change); "
           f"{r['settings']['finetune_steps']} steps of {r['settings']['finetune_batch']} sentences each; "
           f"learning rate {r['labels']['best_lr']['pretrained']:g} (pre-trained) and "
-          f"{r['labels']['best_lr']['scratch']:g} (from scratch), each the best on the validation split in the "
+          f"{r['labels']['best_lr']['scratch']:g} (from scratch), each the best mean validation accuracy in the "
           f"sweep below; majority class: {pct(r['labels']['majority'])}.")
 
 
@@ -197,16 +197,21 @@ def report_lr(r=None):
     if r is None:
         return print(MISSING)
     t = r["tips"]["lr"]
-    print("| learning rate | pre-trained: valid | test | from scratch: valid | test |\n|---|---|---|---|---|")
+    k = len(t["rows"][0].get("valid_accuracies", [None]))
+    print(f"| learning rate | pre-trained: valid | test | valid, mean of {k} subsets | from scratch: valid | test "
+          f"| valid, mean of {k} subsets |\n|---|---|---|---|---|---|---|")
     by = {(x["init"], x["lr"]): x for x in t["rows"]}
     for lr in sorted({x["lr"] for x in t["rows"]}, reverse=True):
         a, b = by[("pretrained", lr)], by[("scratch", lr)]
         mark = " (pre-training's)" if lr == t["pretraining_lr"] else ""
-        print(f"| {lr:g}{mark} | {pct(a['valid_accuracy'])} | {pct(a['accuracy'])} | {pct(b['valid_accuracy'])} "
-              f"| {pct(b['accuracy'])} |")
-    print(f"\n{t['n_labels']:,} labelled sentences, one seed; the best learning rate on validation: "
+        mean = lambda x: pct(x.get("valid_accuracy_mean", x["valid_accuracy"]))  # noqa: E731
+        print(f"| {lr:g}{mark} | {pct(a['valid_accuracy'])} | {pct(a['accuracy'])} | {mean(a)} "
+              f"| {pct(b['valid_accuracy'])} | {pct(b['accuracy'])} | {mean(b)} |")
+    print(f"\n{t['n_labels']:,} labelled sentences: the first subset's run, and the mean validation accuracy over "
+          f"{k} subsets (other sentences, head and data order) that picks each model's learning rate: "
           f"{r['labels']['best_lr']['pretrained']:g} pre-trained, {r['labels']['best_lr']['scratch']:g} from scratch "
-          f"(pre-training used {t['pretraining_lr']:g}).")
+          f"(pre-training used {t['pretraining_lr']:g}). One subset alone is a noisy judge: a rate near the edge of "
+          f"diverging can do well on one subset and badly on the next.")
 
 
 def report_freeze(r=None):

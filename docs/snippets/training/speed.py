@@ -129,9 +129,11 @@ def _cell(run):
     return f"{t}, test {run['test_exact_match']:.3f}"
 
 
-def _median_cell(med):
+def _median_cell(med, n_seeds):
     if med["time_to_target_s"] is None:
-        return f"target missed in some seed (reached in {med['reached_target']})"
+        if med["reached_target"] == 0:
+            return "target missed in every seed"
+        return f"target missed in {n_seeds - med['reached_target']} of {n_seeds} seeds"
     return f"**{med['time_to_target_s']:.1f} s**, {med['steps_to_target']:g} steps"
 
 
@@ -143,7 +145,7 @@ def speed_table(result, names):
              "|---|" + "---|" * len(ss) + "---|---|"]
     for name in names:
         cells = " | ".join(_cell(run_seed(result, name, s)) for s in ss)
-        lines.append(f"| {name} | {cells} | {_median_cell(med[name])} | "
+        lines.append(f"| {name} | {cells} | {_median_cell(med[name], len(ss))} | "
                      f"{med[name]['median_step_ms']:.1f} |")
     return "\n".join(lines)
 
