@@ -301,7 +301,8 @@ def notice_lr(r=None):
     lower = [lr for lr in lrs if lr < t["pretraining_lr"]]
     ahead = [lr for lr in lrs if by[("pretrained", lr)] > by[("scratch", lr)]]
     base = by[("pretrained", t["pretraining_lr"])]
-    print(f"Fine-tuning the pre-trained model below the pre-training learning rate ({', '.join(f'{lr:g}' for lr in lower)}) "
+    print(f"On the first label subset (test accuracy), fine-tuning the pre-trained model below the "
+          f"pre-training learning rate ({', '.join(f'{lr:g}' for lr in lower)}) "
           f"gave {', '.join(pct(by[('pretrained', lr)]) for lr in lower)} against {pct(base)} at {t['pretraining_lr']:g}: "
           f"with this step budget the lower rate {direction(max(by[('pretrained', lr)] for lr in lower) - base)}. "
           f"The pre-trained model was ahead of the from-scratch one at {len(ahead)} of the {len(lrs)} learning rates "
