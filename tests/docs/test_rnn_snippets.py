@@ -128,10 +128,9 @@ def test_the_pages_prose_matches_the_committed_results():
         assert not won, "'(the LSTM keeps) more per token than the fused encoder layer'"
         explicit_more, _ = res.wins(r, E, a="lstm", b="transformer_math", key="saved_bytes")
         assert explicit_more, "'(explicit attention) overtakes the LSTM's at the lengths printed above'"
-        lstm, tf = res.scaling_rows(r, E, "lstm")[-1], res.scaling_rows(r, E, "transformer")[-1]
-        m = res.macs_per_token(E, sc["ffn_ratio"] * E, lstm["S"])
-        ratio = (res.cpu_s(tf) / res.cpu_s(lstm)) / (m["transformer"] / m["lstm"])
-        assert 1 / 1.5 < ratio < 1.5, "'the measured time ratio stays close to the work ratio'"
+    # 'the time ratio is the work ratio times ...': no claim of closeness (on an AMD EPYC the
+    # encoder layer ran 1.7x slower per unit of work than the LSTM, on an Intel Xeon within 1.5x);
+    # the page prints both ratios and their quotient from the results.
 
 
 # ---------------------------------------------------------------------------------- saved bytes

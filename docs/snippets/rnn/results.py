@@ -269,7 +269,9 @@ def notice_scaling(r=None):
         small, big = macs_per_token(E, F, S_min), macs_per_token(E, F, S_max)
         print(f"    - work per token (multiply-adds, forward): LSTM {small['lstm']:,}; encoder layer "
               f"{small['transformer']:,} at S = {S_min} and {big['transformer']:,} at S = {S_max}: a work ratio of "
-              f"{big['transformer'] / big['lstm']:.1f} at S = {S_max}, beside the measured time ratio of {ratio:.1f}.")
+              f"{big['transformer'] / big['lstm']:.1f} at S = {S_max}, beside the measured time ratio of {ratio:.1f} "
+              f"(time per unit of work: the encoder layer's is {ratio / (big['transformer'] / big['lstm']):.2f}× "
+              f"the LSTM's).")
 
 
 def report_manifest(r=None, folder=None):
