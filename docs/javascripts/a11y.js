@@ -75,7 +75,7 @@
   // KaTeX's fonts are in, a table once its code font has loaded (on a slow machine long after
   // 500 ms, and document.fonts.ready can resolve before those loads even start). So every
   // candidate and its children are watched: whenever one changes size, the regions are checked
-  // again in the same frame, before it is painted.
+  // again in the next animation frame (one check per frame, however many boxes changed).
   if (typeof ResizeObserver !== "undefined") {
     let queued = false;
     // KaTeX draws a display equation inside its .arithmatex box after the first pass: the box
