@@ -77,12 +77,13 @@ test: test-unit test-docs
 test-unit: install
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) -m "not docs and not browser" -p no:cacheprovider
 
-# The site tests build the site (and fixture sites) and open it in Debian's chromium.
+# The site tests build the site (and fixture sites) and open it in Debian's chromium; two
+# workers, each with its own chromium, share one strict build (tests/docs/conftest.py).
 test-docs: install assets
 	@test -x /usr/bin/chromium || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "The browser tests need Debian's chromium: sudo apt-get install -y chromium"; exit 1; fi; }
-	$(PY) -m pytest -m "docs or browser" -p no:cacheprovider
+	$(PY) -m pytest -n $(JOBS) -m "docs or browser" -p no:cacheprovider
 
 # What a reader sees without clicking, per page (visible code lines, longest visible block,
 # figures, prose words, sideways scroll at 390 px); ARGS=--axe adds the axe-core audit.

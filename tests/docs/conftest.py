@@ -67,10 +67,33 @@ def built_site(tmp_path_factory) -> Path:
     a site already built strictly from this tree (to iterate on the browser tests quickly)."""
     if os.environ.get("TA_BUILT_SITE"):
         return Path(os.environ["TA_BUILT_SITE"])
-    site = tmp_path_factory.mktemp("site")
+    if not os.environ.get("PYTEST_XDIST_WORKER"):  # one process: build here
+        site = tmp_path_factory.mktemp("site")
+        _build_or_fail(site)
+        return site
+    # Under pytest-xdist (make test-docs runs two workers): the first worker to get here builds
+    # the site into the folder the workers share; the others wait on the lock and reuse it, or
+    # fail with the same message if the build failed.
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent
+    site, failed = shared / "site", shared / "site.failed"
+    with FileLock(str(shared / "site.lock")):
+        if failed.exists():
+            pytest.fail(failed.read_text())
+        if not (shared / "site.ok").exists():
+            try:
+                _build_or_fail(site)
+            except BaseException as e:
+                failed.write_text(f"strict build failed in another worker: {e}")
+                raise
+            (shared / "site.ok").touch()
+    return site
+
+
+def _build_or_fail(site: Path) -> None:
     proc = mkdocs_build(ROOT / "mkdocs.yml", site)
     assert proc.returncode == 0, f"strict build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
-    return site
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

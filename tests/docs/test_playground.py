@@ -296,6 +296,7 @@ def test_the_embedded_widgets_answer_as_pytorch(browser, site_url, built_site):
     hook = _hook()
     page, log = _mini_context(browser, site_url, viewport={"width": 1280, "height": 900})
     page.goto(f"{site_url}/training/", wait_until="networkidle")
+    page.wait_for_function("performance.getEntriesByType('navigation')[0]?.loadEventEnd > 0", timeout=30000)
     loaded_ms = page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd")
     print(f"\ntraining: page loaded (load event) in {loaded_ms:.0f} ms, its widget not yet seen")
     for path, models in MINI_PAGES.items():
@@ -307,6 +308,10 @@ def test_the_embedded_widgets_answer_as_pytorch(browser, site_url, built_site):
             page.wait_for_function("(n) => document.querySelectorAll('.anatomy-mini[data-state]').length === n",
                                    arg=len(models), timeout=30000)
         else:
+            # networkidle came before the page had loaded once (two test workers on two cores:
+            # loadEventEnd still 0, no widget in the document): wait until the widget has a state.
+            page.wait_for_function("(n) => document.querySelectorAll('.anatomy-mini[data-state]').length === n",
+                                   arg=len(models), timeout=30000)
             heavy = [u for u in log["requests"] if any(f in u for f in RUNTIME_FILES)]
             assert not heavy, f"loaded before any widget was seen: {heavy}"
             assert page.evaluate("document.querySelector('.anatomy-mini').dataset.state") == "idle"
