@@ -119,8 +119,12 @@ class TorchTrainer(Trainer):
         self.device = torch.device(resolve_device(config.device))
         self.model = model.to(self.device)
         opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+        # foreach=True: one multi-tensor update instead of a Python loop over the parameters (torch's
+        # default on CUDA, not on CPU). The same arithmetic, bit for bit; on 2 CPU cores it takes
+        # 1.0 ms a step instead of 2.3 ms at the reversal model's size (fused=True: 0.5 ms, but not
+        # bit-identical).
         self.optimizer = opt_cls(model.parameters(), lr=self.schedule(1), betas=config.betas, eps=config.eps,
-                                 weight_decay=config.weight_decay)
+                                 weight_decay=config.weight_decay, foreach=True)
         self.use_amp = bool(config.amp and self.device.type == "cuda")
         if config.grad_checkpointing:
             enable_gradient_checkpointing(self.model)
