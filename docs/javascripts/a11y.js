@@ -39,13 +39,16 @@
     }
   };
   // Phones: a wide Mermaid flow (left to right) shrunk to a 390-px column is unreadable. Such a
-  // diagram keeps a readable width and scrolls sideways inside its own box instead.
+  // diagram keeps a readable width and scrolls sideways inside its own box instead. Only in a
+  // column narrower than PHONE_COLUMN: in a desktop's (about 690 px) the diagram is scaled to fit
+  // and seen whole (widened there, its right part sat hidden behind a sideways scroll).
   const MIN_DIAGRAM_WIDTH = 960;
+  const PHONE_COLUMN = 600;
   const widenDiagrams = (root) => {
     for (const d of root.querySelectorAll("div.mermaid")) {
       const r = d.getBoundingClientRect();
       if (!r.height || d.dataset.taWide !== undefined) continue;
-      if (r.width < MIN_DIAGRAM_WIDTH && r.width / r.height > 2.5) {
+      if (r.width < PHONE_COLUMN && r.width / r.height > 2.5) {
         const box = document.createElement("div");
         box.className = "ta-diagram-scroll";
         d.parentNode.insertBefore(box, d);
