@@ -305,13 +305,11 @@ def test_the_embedded_widgets_answer_as_pytorch(browser, site_url, built_site):
             page.wait_for_url(f"**/{path}/**")
             nav = page.evaluate("performance.getEntriesByType('navigation')[0].name")
             assert urlparse(nav).path == "/training/", f"not an instant navigation: {nav} was loaded"
-            page.wait_for_function("(n) => document.querySelectorAll('.anatomy-mini[data-state]').length === n",
-                                   arg=len(models), timeout=30000)
-        else:
-            # networkidle came before the page had loaded once (two test workers on two cores:
-            # loadEventEnd still 0, no widget in the document): wait until the widget has a state.
-            page.wait_for_function("(n) => document.querySelectorAll('.anatomy-mini[data-state]').length === n",
-                                   arg=len(models), timeout=30000)
+        # Every widget of the page has a state (on the first page too: with two test workers on two
+        # cores, networkidle came before the page had loaded, with no widget in the document yet).
+        page.wait_for_function("(n) => document.querySelectorAll('.anatomy-mini[data-state]').length === n",
+                               arg=len(models), timeout=30000)
+        if path == "training":
             heavy = [u for u in log["requests"] if any(f in u for f in RUNTIME_FILES)]
             assert not heavy, f"loaded before any widget was seen: {heavy}"
             assert page.evaluate("document.querySelector('.anatomy-mini').dataset.state") == "idle"

@@ -12,15 +12,33 @@ from transformer_anatomy.training import NumpyTrainer, TorchTrainer, TrainConfig
 from .conftest import TINY, numpy_seq2seq
 
 
-def _run(data, **options):
+def _run(data, before_fit=None, **options):
     torch.manual_seed(0)
     V = len(data.src_vocab)
     model = Seq2SeqTransformer(V, V, dropout=0.1, **TINY)  # dropout on: recomputation must replay the masks
     cfg = TrainConfig(kind="seq2seq", max_steps=4, batch_size=16, lr=3e-3, schedule="constant", warmup=0,
                       eval_every=2, log_every=1, **options)
     trainer = TorchTrainer(model, data, cfg)
+    if before_fit is not None:
+        before_fit(trainer)
     trainer.fit()
     return trainer
+
+
+@pytest.mark.parametrize("options", [dict(optimizer="adam"), dict(optimizer="adamw", weight_decay=0.1)])
+def test_the_multi_tensor_optimizer_step_is_the_loop_s_arithmetic(tiny_reversal, options):
+    """The trainer builds Adam/AdamW with foreach=True (one multi-tensor update; torch's CPU default
+    is a Python loop over the parameters): the same numbers, bit for bit, as the loop gives."""
+    def loop(trainer):
+        for group in trainer.optimizer.param_groups:
+            group["foreach"] = False
+
+    multi = _run(tiny_reversal, **options)
+    assert all(g["foreach"] is True for g in multi.optimizer.param_groups)
+    single = _run(tiny_reversal, before_fit=loop, **options)
+    assert [h["loss"] for h in multi.history["train"]] == [h["loss"] for h in single.history["train"]]
+    for (name, a), b in zip(multi.model.state_dict().items(), single.model.state_dict().values()):
+        assert torch.equal(a, b), name
 
 
 def test_gradient_checkpointing_gives_the_same_training(tiny_reversal):
